@@ -1,0 +1,291 @@
+"""Spec-stage checks against the layer catalog: layer types, arguments, Keras objects.
+
+Runs on a :class:`ModelSpec` whose shape pydantic has already checked, and
+returns located problems; nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+from . import _catalog as catalog
+from ._catalog import suggest
+from ._errors import Path, Problem
+from ._spec import LayerSpec, ModelSpec
+
+_NOUN = {
+    "activations": "activation",
+    "initializers": "initializer",
+    "regularizers": "regularizer",
+    "constraints": "constraint",
+    "optimizers": "optimizer",
+    "schedules": "learning-rate schedule",
+    "losses": "loss",
+    "metrics": "metric",
+    "callbacks": "callback",
+}
+_KIND_MODULE = {
+    "activation": "activations",
+    "initializer": "initializers",
+    "regularizer": "regularizers",
+    "constraint": "constraints",
+}
+_MAPPING_ONLY = ("inputs", "call", "share")
+
+
+def check_spec(spec: ModelSpec, custom_objects: dict[str, Any]) -> list[Problem]:
+    """Every catalog problem of ``spec``: layer entries, compile and train objects."""
+    return _Checker(spec, custom_objects).run()
+
+
+class _Checker:
+    def __init__(self, spec: ModelSpec, custom_objects: dict[str, Any]):
+        self.spec = spec
+        self.custom = custom_objects
+        self.problems: list[Problem] = []
+
+    def error(self, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        self.problems.append(self.spec.problem(path, message, hint, key=key))
+
+    def run(self) -> list[Problem]:
+        spec = self.spec
+        if isinstance(spec.layers, list):
+            for i, entry in enumerate(spec.layers):
+                for k in _MAPPING_ONLY:
+                    if getattr(entry, k) is not None:
+                        self.error(
+                            ("layers", i, k),
+                            f"'{k}' belongs to the mapping form of 'layers' (a DAG)",
+                            "in a list (a linear stack) each layer takes the one above; "
+                            "write 'layers' as a mapping of node name -> layer to connect nodes freely",
+                            key=True,
+                        )
+                self.entry(entry, ("layers", i))
+        else:
+            for name, entry in spec.layers.items():
+                if entry.name is not None:
+                    self.error(
+                        ("layers", name, "name"),
+                        "'name' belongs to the list form of 'layers'",
+                        f"in a mapping the key is the name: this node is '{name}'",
+                        key=True,
+                    )
+                self.entry(entry, ("layers", name))
+        if spec.compile is not None:
+            self.compile()
+        if spec.train is not None:
+            for i, callback in enumerate(spec.train.callbacks):
+                self.object("callbacks", callback, ("train", "callbacks", i))
+        return self.problems
+
+    # -- layers ------------------------------------------------------------
+
+    def entry(self, entry: LayerSpec, path: Path) -> None:
+        if entry.share is not None:
+            extra = (["type"] if entry.type is not None else []) + list(entry.args)
+            for k in extra:
+                self.error(
+                    path + (k,),
+                    f"a 'share' entry reuses the layer of node '{entry.share}' and takes no '{k}'",
+                    "shared layers have one configuration: set it on the node being shared",
+                    key=True,
+                )
+            return
+        if entry.type is None:
+            self.error(path, "'type' is required: a Keras layer class such as Dense", key=True)
+            return
+        self.layer(entry.type, entry.args, path)
+
+    def layer(self, type_name: str, args: dict[str, Any], path: Path) -> None:
+        """Check one layer type and its constructor arguments."""
+        if type_name in self.custom:
+            self.custom_layer(self.custom[type_name], args, path)
+            return
+        reason = catalog.refused(type_name)
+        if reason is not None:
+            self.error(path + ("type",), f"the layer type '{type_name}' is not allowed: {reason}")
+            return
+        info = catalog.layer(type_name)
+        if info is None:
+            near = suggest(type_name, [*catalog.layer_types(), *self.custom])
+            self.error(
+                path + ("type",),
+                f"unknown layer type '{type_name}'",
+                f"did you mean '{near}'?" if near else "see `modelspec schema` for the layer types",
+            )
+            return
+        self.arguments(info.args, args, path, f"{type_name}")
+
+    def custom_layer(self, cls: Any, args: dict[str, Any], path: Path) -> None:
+        """A user layer: arguments checked against its ``__init__`` signature."""
+        try:
+            params = inspect.signature(cls.__init__).parameters
+        except (TypeError, ValueError):
+            return
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        allowed = [n for n in params if n != "self"]
+        for name in args:
+            if name not in allowed:
+                near = suggest(name, allowed)
+                self.error(
+                    path + (name,),
+                    f"unknown argument '{name}' for {cls.__name__}",
+                    f"did you mean '{near}'?" if near else None,
+                    key=True,
+                )
+
+    def arguments(self, known: dict[str, catalog.ArgInfo], args: dict[str, Any], path: Path, owner: str) -> None:
+        for name, value in args.items():
+            info = known.get(name)
+            if info is None:
+                near = suggest(name, known)
+                self.error(
+                    path + (name,),
+                    f"unknown argument '{name}' for {owner}",
+                    f"did you mean '{near}'?" if near else _choices(known),
+                    key=True,
+                )
+            else:
+                self.value(info, value, path + (name,), owner)
+        for name, info in known.items():
+            if info.required and name not in args:
+                self.error(path, f"{owner} requires the argument '{name}'", key=True)
+
+    def value(self, info: catalog.ArgInfo, value: Any, path: Path, owner: str) -> None:
+        if info.kind == "layer":
+            self.nested(value, path)
+        elif info.kind == "activation":
+            if isinstance(value, dict):
+                self.error(path, f"an activation is a name from keras.activations such as 'relu', got a mapping")
+            else:
+                self.object("activations", value, path)
+        elif info.kind in _KIND_MODULE:
+            self.object(_KIND_MODULE[info.kind], value, path)
+        else:
+            wrong = _type_mismatch(info.type, value)
+            if wrong:
+                self.error(path, f"{owner} argument '{info.name}' expects {wrong}, got {_show(value)}")
+
+    def nested(self, value: Any, path: Path) -> None:
+        """A layer entry inside an argument: ``layer: {type: LSTM, units: 64}``."""
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                self.nested(item, path + (i,))
+            return
+        if not isinstance(value, dict):
+            self.error(path, f"expected a layer entry such as {{type: LSTM, units: 64}}, got {_show(value)}")
+            return
+        args = dict(value)
+        type_name = args.pop("type", None)
+        args.pop("name", None)
+        for k in _MAPPING_ONLY:
+            if k in args:
+                self.error(path + (k,), f"a nested layer entry takes no '{k}'", key=True)
+                args.pop(k)
+        if not isinstance(type_name, str):
+            self.error(path, "'type' is required: a Keras layer class such as LSTM", key=True)
+            return
+        self.layer(type_name, args, path)
+
+    # -- Keras objects -----------------------------------------------------
+
+    def object(self, module: str, value: Any, path: Path) -> None:
+        """A Keras object: a name, or ``{type: Class, ...arguments}``."""
+        noun = _NOUN[module]
+        if value is None:
+            return
+        if isinstance(value, str):
+            if value in self.custom or value in catalog.object_names(module):
+                return
+            if catalog.object_class(module, value) is not None:
+                return
+            reason = catalog.refused_object(module, value)
+            if reason is not None:
+                self.error(path, f"the {noun} '{value}' is not allowed: {reason}")
+                return
+            near = suggest(value, [*catalog.object_names(module), *catalog.object_classes(module)])
+            self.error(path, f"unknown {noun} '{value}'", f"did you mean '{near}'?" if near else None)
+            return
+        if not isinstance(value, dict):
+            self.error(path, f"expected a {noun}: a name or {{type: Class, ...}}, got {_show(value)}")
+            return
+        args = dict(value)
+        type_name = args.pop("type", None)
+        if not isinstance(type_name, str):
+            self.error(path, f"a {noun} written as a mapping needs 'type': the class name", key=True)
+            return
+        if type_name in self.custom:
+            return
+        reason = catalog.refused_object(module, type_name)
+        if reason is not None:
+            self.error(path + ("type",), f"the {noun} '{type_name}' is not allowed: {reason}")
+            return
+        info = catalog.object_class(module, type_name)
+        if info is None:
+            near = suggest(type_name, catalog.object_classes(module))
+            self.error(
+                path + ("type",),
+                f"unknown {noun} class '{type_name}'",
+                f"did you mean '{near}'?" if near else f"see keras.{module} for the classes",
+            )
+            return
+        if module == "optimizers" and isinstance(args.get("learning_rate"), dict):
+            self.object("schedules", args.pop("learning_rate"), path + ("learning_rate",))
+        self.arguments(info.args, args, path, type_name)
+
+    def compile(self) -> None:
+        c = self.spec.compile
+        assert c is not None
+        self.object("optimizers", c.optimizer, ("compile", "optimizer"))
+        self.per_output("losses", c.loss, ("compile", "loss"))
+        self.per_output("metrics", c.metrics, ("compile", "metrics"))
+        self.per_output("metrics", c.weighted_metrics, ("compile", "weighted_metrics"))
+
+    def per_output(self, module: str, value: Any, path: Path) -> None:
+        """An object, a list of them, or output name -> object(s)."""
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                self.per_output(module, item, path + (i,))
+        elif isinstance(value, dict) and "type" not in value:
+            for output, item in value.items():
+                self.per_output(module, item, path + (output,))
+        else:
+            self.object(module, value, path)
+
+
+def _type_mismatch(expected: str | None, value: Any) -> str | None:
+    """What ``value`` should have been, when it plainly is not of type ``expected``."""
+    if value is None or expected is None:
+        return None
+    if expected == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        return "an integer"
+    if expected == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return "a number"
+    if expected == "bool" and not isinstance(value, bool):
+        return "a boolean (true or false)"
+    if expected == "str" and isinstance(value, (dict, list)):
+        return "a string"
+    if expected == "list" and isinstance(value, (dict, str)):
+        return "a list or a number"
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return f"a list {value!r}" if len(repr(value)) < 40 else "a list"
+    return repr(value)
+
+
+def _choices(names: Iterable[str]) -> str | None:
+    names = list(names)
+    if not names:
+        return "it takes no arguments"
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"its arguments are: {shown}"

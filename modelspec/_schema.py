@@ -1,0 +1,153 @@
+"""The JSON Schema (Draft 2020-12) of spec format v1, for editors and other tools.
+
+Made from the pydantic models (the document's shape) and the layer catalog
+(every layer type with its own arguments, defaults and descriptions), so it
+says exactly what validation accepts. Committed as
+``schemas/modelspec.schema.json``; ``modelspec schema -o FILE`` writes it anew.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import _catalog as catalog
+from ._spec import FORMAT_VERSION, ModelSpec
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+RESERVED = ("type", "name", "inputs", "call", "share")
+_KIND_MODULE = {
+    "activation": "activations",
+    "initializer": "initializers",
+    "regularizer": "regularizers",
+    "constraint": "constraints",
+}
+_TYPES = {
+    # Mirrors modelspec._arguments: null is always accepted (Keras's own default).
+    "int": {"type": ["integer", "null"]},
+    "float": {"type": ["number", "null"]},
+    "bool": {"type": ["boolean", "null"]},
+    "str": {"type": ["string", "boolean", "number", "null"]},
+    "list": {"type": ["array", "integer", "number", "null"]},
+}
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the spec format, as a dict."""
+    root = ModelSpec.model_json_schema(ref_template="#/$defs/{model}")
+    defs = root.pop("$defs")
+    root = {
+        "$schema": DIALECT,
+        "$id": f"urn:modelspec:schema:v{FORMAT_VERSION}",
+        "title": f"modelspec format v{FORMAT_VERSION}",
+        "description": "A declarative Keras model: inputs, layers (a list for keras.Sequential, "
+        "a mapping for a functional DAG), outputs, compile and train. "
+        f"Generated from Keras {catalog.keras_version()}.",
+        **root,
+    }
+    root["properties"]["modelspec"] = {"const": FORMAT_VERSION, "description": "The format version."}
+    defs["InputSpec"] = _input(defs["InputSpec"])
+    defs["LayerSpec"] = _layer_entry(defs["LayerSpec"])
+    for type_name in catalog.layer_types():
+        defs[f"layer.{type_name}"] = _layer(type_name)
+    defs.update(_objects())
+    root["$defs"] = dict(sorted(defs.items()))
+    return root
+
+
+def schema_text() -> str:
+    """The schema as the committed JSON text (deterministic)."""
+    return json.dumps(schema(), indent=1, ensure_ascii=False) + "\n"
+
+
+def _input(generated: dict[str, Any]) -> dict[str, Any]:
+    shorthand = dict(generated["properties"]["shape"])
+    shorthand["description"] = "Shorthand for {shape: [...]}."
+    return {"description": generated.get("description"), "anyOf": [generated, shorthand]}
+
+
+def _layer_entry(generated: dict[str, Any]) -> dict[str, Any]:
+    props = dict(generated["properties"])
+    props["type"] = {
+        "description": props["type"].get("description"),
+        "enum": catalog.layer_types(),
+    }
+    branches: list[dict[str, Any]] = [
+        {
+            "if": {"required": ["share"]},
+            "then": {"properties": {k: {} for k in RESERVED if k != "type"}, "additionalProperties": False},
+        }
+    ]
+    branches += [
+        {
+            "if": {"properties": {"type": {"const": t}}, "required": ["type"]},
+            "then": {"$ref": f"#/$defs/layer.{t}"},
+        }
+        for t in catalog.layer_types()
+    ]
+    return {
+        "type": "object",
+        "description": generated.get("description"),
+        "properties": props,
+        "anyOf": [{"required": ["type"]}, {"required": ["share"]}],
+        "allOf": branches,
+    }
+
+
+def _layer(type_name: str) -> dict[str, Any]:
+    info = catalog.layer(type_name)
+    assert info is not None
+    props: dict[str, Any] = {k: {} for k in RESERVED}
+    props.update({name: _argument(arg) for name, arg in info.args.items()})
+    out: dict[str, Any] = {
+        "type": "object",
+        "title": type_name,
+        "description": info.doc or f"keras.layers.{info.cls}",
+        "properties": props,
+        "additionalProperties": False,
+    }
+    required = [name for name, arg in info.args.items() if arg.required]
+    if required:
+        out["required"] = required
+    return out
+
+
+def _argument(arg: catalog.ArgInfo) -> dict[str, Any]:
+    if arg.kind == "layer":
+        out: dict[str, Any] = {
+            "anyOf": [
+                {"$ref": "#/$defs/LayerSpec"},
+                {"type": "array", "items": {"$ref": "#/$defs/LayerSpec"}},
+                {"type": "null"},
+            ]
+        }
+    elif arg.kind == "activation":
+        out = {"anyOf": [{"enum": sorted(catalog.object_names("activations"))}, {"type": "null"}]}
+    elif arg.kind in _KIND_MODULE:
+        out = {"anyOf": [{"$ref": f"#/$defs/{_KIND_MODULE[arg.kind]}"}, {"type": "null"}]}
+    else:
+        out = dict(_TYPES.get(arg.type or "", {}))
+    if arg.doc:
+        out["description"] = arg.doc
+    if arg.default is not catalog.MISSING:
+        out["default"] = arg.default
+    return out
+
+
+def _objects() -> dict[str, Any]:
+    """Keras objects by module: a known name, or {type: Class, ...}."""
+    defs = {}
+    for module in ("initializers", "regularizers", "constraints"):
+        names = sorted(catalog.object_names(module) | set(catalog.object_classes(module)))
+        defs[module] = {
+            "description": f"A keras.{module} object: a name, or {{type: Class, ...arguments}}.",
+            "anyOf": [
+                {"enum": names},
+                {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"enum": sorted(catalog.object_classes(module))}},
+                },
+            ],
+        }
+    return defs

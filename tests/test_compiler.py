@@ -1,0 +1,272 @@
+"""The compiler stage: every example spec equals the network written by hand in Keras."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from conftest import SPECS, assert_same_network, flat, random_inputs
+
+import modelspec
+
+
+def build(name: str):
+    return modelspec.build(SPECS / f"{name}.yaml")
+
+
+def test_every_example_is_covered_here():
+    tested = {name[len("test_example_") :] for name in globals() if name.startswith("test_example_")}
+    assert {p.stem for p in SPECS.glob("*.yaml")} == tested
+
+
+def test_example_seed_functional():
+    x = keras.Input(shape=(10,), name="x")
+    expected = keras.Model(x, keras.layers.Dense(2, name="out")(x))
+    model = build("seed_functional")
+    assert isinstance(model, keras.Model) and not isinstance(model, keras.Sequential)
+    assert model.name == "seed_functional"
+    assert_same_network(model, expected)
+
+
+def test_example_seed_sequential():
+    expected = keras.Sequential([
+        keras.Input(shape=(3,)),
+        keras.layers.Dense(2, activation="relu", name="layer1"),
+        keras.layers.Dense(3, activation="relu", name="layer2"),
+        keras.layers.Dense(4, name="layer3"),
+    ])  # fmt: skip
+    model = build("seed_sequential")
+    assert isinstance(model, keras.Sequential) and model.built
+    assert [layer.name for layer in model.layers] == ["layer1", "layer2", "layer3"]
+    assert_same_network(model, expected)
+
+
+def test_example_seed_sequential_unbuilt():
+    expected = keras.Sequential([
+        keras.layers.Dense(2, activation="relu"),
+        keras.layers.Dense(3, activation="relu"),
+        keras.layers.Dense(4),
+    ])  # fmt: skip
+    model = build("seed_sequential_unbuilt")
+    assert isinstance(model, keras.Sequential)
+    assert not model.built  # exactly as Keras makes a stack without an Input
+    data = np.random.default_rng(0).normal(size=(2, 7)).astype("float32")
+    model(data), expected(data)  # both build on their first call
+    assert_same_network(model, expected, data)
+
+
+def test_example_iris():
+    x = keras.Input(shape=(4,), name="features")
+    expected = keras.Sequential([
+        x,
+        keras.layers.Dense(16, activation="relu", kernel_regularizer=keras.regularizers.L2(1e-4)),
+        keras.layers.Dropout(0.1),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(3, activation="softmax", name="species"),
+    ])  # fmt: skip
+    model = build("iris")
+    assert model.name == "iris_mlp"
+    assert_same_network(model, expected)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    assert isinstance(model.layers[0].kernel_regularizer, keras.regularizers.L2)
+
+
+def test_example_ticket_router():
+    title = keras.Input(shape=(None,), dtype="int32", name="title")
+    body = keras.Input(shape=(None,), dtype="int32", name="body")
+    tags = keras.Input(shape=(12,), name="tags")
+    t = keras.layers.LSTM(128, name="title_feat")(keras.layers.Embedding(10000, 64, name="title_emb")(title))
+    b = keras.layers.LSTM(32, name="body_feat")(keras.layers.Embedding(10000, 64, name="body_emb")(body))
+    merged = keras.layers.Concatenate(name="merged")([t, b, tags])
+    priority = keras.layers.Dense(1, name="priority")(merged)
+    department = keras.layers.Dense(4, activation="softmax", name="department")(merged)
+    expected = keras.Model([title, body, tags], [priority, department])
+    model = build("ticket_router")
+    assert model.output_names == ["priority", "department"]
+    assert_same_network(model, expected)
+    # The compile section took per-output losses: fit runs on two targets.
+    data = random_inputs(model, batch=4)
+    model.fit(data, [np.zeros((4, 1)), np.zeros((4,), "int32")], epochs=1, verbose=0)
+
+
+def test_example_residual_cnn():
+    image = keras.Input(shape=(32, 32, 3), name="image")
+    conv = lambda name, act=None: keras.layers.Conv2D(16, 3, padding="same", activation=act, name=name)  # noqa: E731
+    stem = conv("stem", "relu")(image)
+    x = conv("block1_b")(conv("block1_a", "relu")(stem))
+    x = keras.layers.ReLU(name="block1_act")(keras.layers.Add(name="block1")([stem, x]))
+    pool = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = conv("block2_b")(conv("block2_a", "relu")(pool))
+    x = keras.layers.BatchNormalization(name="block2_bn")(x)
+    x = keras.layers.ReLU(name="block2_act")(keras.layers.Add(name="block2")([pool, x]))
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    expected = keras.Model(image, keras.layers.Dense(10, name="logits")(x))
+    model = build("residual_cnn")
+    assert_same_network(model, expected)
+    assert model.loss.from_logits
+
+
+def test_example_siamese():
+    left, right = keras.Input(shape=(28, 28), name="left"), keras.Input(shape=(28, 28), name="right")
+    tower, code = keras.layers.Dense(64, activation="relu", name="left_tower"), keras.layers.Dense(32, name="left_code")
+    lc = code(tower(keras.layers.Flatten(name="left_flat")(left)))
+    rc = code(tower(keras.layers.Flatten(name="right_flat")(right)))
+    distance = keras.layers.Subtract(name="distance")([lc, rc])
+    expected = keras.Model([left, right], keras.layers.Dense(1, activation="sigmoid", name="same")(distance))
+    model = build("siamese")
+    assert_same_network(model, expected)
+    # One tower object serves both inputs: its weights exist once.
+    assert len(model.get_layer("left_tower").get_weights()) == 2
+    assert len([layer for layer in model.layers if layer.name == "left_tower"]) == 1
+
+
+def test_example_attention():
+    queries, context = keras.Input(shape=(8, 16), name="queries"), keras.Input(shape=(20, 16), name="context")
+    out, scores = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8, name="attend")(
+        query=queries, value=context, key=context, return_attention_scores=True
+    )
+    x = keras.layers.LayerNormalization(name="norm")(keras.layers.Add(name="mixed")([queries, out]))
+    x = keras.layers.GlobalAveragePooling1D(name="pooled")(x)
+    label = keras.layers.Dense(2, activation="softmax", name="label")(x)
+    expected = keras.Model([queries, context], {"label": label, "scores": scores})
+    model = build("attention")
+    assert_same_network(model, expected)
+    got = model(random_inputs(model))
+    assert set(got) == {"label", "scores"} and tuple(got["scores"].shape) == (3, 4, 8, 20)
+
+
+def test_example_lstm_state():
+    source, target = keras.Input(shape=(None, 20), name="source"), keras.Input(shape=(None, 30), name="target")
+    _, h, c = keras.layers.LSTM(32, return_state=True, name="encoder")(source)
+    seq = keras.layers.LSTM(32, return_sequences=True, name="decoder")(target, initial_state=[h, c])
+    expected = keras.Model([source, target], keras.layers.Dense(30, activation="softmax", name="next_token")(seq))
+    model = build("lstm_state")
+    assert_same_network(model, expected)
+
+
+def test_example_bidirectional():
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    expected = keras.Sequential([
+        tokens,
+        keras.layers.Embedding(5000, 32, mask_zero=True),
+        keras.layers.Bidirectional(keras.layers.LSTM(16, return_sequences=True), merge_mode="concat"),
+        keras.layers.TimeDistributed(keras.layers.Dense(5, activation="softmax"), name="tags"),
+    ])  # fmt: skip
+    model = build("bidirectional")
+    assert_same_network(model, expected)
+    assert isinstance(model.layers[1].forward_layer, keras.layers.LSTM)
+
+
+# -- behaviour beyond the examples ------------------------------------------------
+
+
+def test_seed_makes_weights_reproducible():
+    first = [w.copy() for w in build("seed_sequential").get_weights()]
+    second = build("seed_sequential").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_no_seed_gives_fresh_weights():
+    text = (SPECS / "seed_sequential.yaml").read_text().replace("seed: 1\n", "")
+    a, b = (modelspec.build(modelspec.loads(text)).get_weights() for _ in range(2))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_round_trip_through_keras_config():
+    for path in sorted(SPECS.glob("*.yaml")):
+        model = modelspec.build(path)
+        if not model.built:
+            continue
+        config = model.get_config()
+        clone = type(model).from_config(config)
+        assert clone.count_params() == model.count_params(), path.name
+        clone.set_weights(model.get_weights())
+        data = random_inputs(model)
+        for a, b in zip(flat(model(data, training=False)), flat(clone(data, training=False))):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_saved_model_loads_back(tmp_path):
+    model = build("residual_cnn")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    data = random_inputs(model)
+    np.testing.assert_allclose(model.predict(data, verbose=0), loaded.predict(data, verbose=0), rtol=1e-5)
+
+
+def test_custom_layer_from_python():
+    class Scale(keras.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+    spec = modelspec.loads(
+        "modelspec: 1\ninputs: {x: [3]}\nlayers:\n  s: {type: Scale, factor: 3.0}\n",
+        custom_objects={"Scale": Scale},
+    )
+    model = modelspec.build(spec, custom_objects={"Scale": Scale})
+    np.testing.assert_allclose(model(np.ones((1, 3), "float32")), 3.0 * np.ones((1, 3)))
+
+
+def test_keras_objects_as_mappings():
+    spec = modelspec.loads(
+        """
+modelspec: 1
+inputs: {x: [4]}
+layers:
+  d:
+    type: Dense
+    units: 3
+    kernel_initializer: {type: RandomNormal, stddev: 0.5, seed: 1}
+    kernel_constraint: {type: MaxNorm, max_value: 2}
+    bias_regularizer: l2
+compile:
+  optimizer:
+    type: SGD
+    learning_rate: {type: ExponentialDecay, initial_learning_rate: 0.1, decay_steps: 10, decay_rate: 0.9}
+  loss: {type: MeanSquaredError}
+  metrics: [mae, {type: RootMeanSquaredError}]
+"""
+    )
+    model = modelspec.build(spec)
+    layer = model.get_layer("d")
+    assert isinstance(layer.kernel_initializer, keras.initializers.RandomNormal)
+    assert layer.kernel_initializer.stddev == 0.5
+    assert isinstance(layer.kernel_constraint, keras.constraints.MaxNorm)
+    assert isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.ExponentialDecay)
+    assert isinstance(model.loss, keras.losses.MeanSquaredError)
+
+
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        (  # a shape mismatch inside Add
+            "modelspec: 1\ninputs: {a: [3], b: [4]}\nlayers:\n  s: {type: Add, inputs: [a, b]}\n",
+            4,
+            ["Add", "shape"],
+        ),
+        (  # an invalid argument value Keras refuses
+            "modelspec: 1\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: -2}\n",
+            4,
+            ["Dense", "units"],
+        ),
+        (  # a stack whose second layer cannot take the first's output
+            "modelspec: 1\ninputs: {x: [3]}\nlayers:\n  - {type: Dense, units: 4}\n  - {type: Conv2D, filters: 2, kernel_size: 3}\n",
+            5,
+            ["Conv2D"],
+        ),
+    ],
+)
+def test_keras_errors_point_at_the_node(text, line, words):
+    spec = modelspec.loads(text, source="bad.yaml")
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.build(spec)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line) == ("bad.yaml", line)
+    for word in words:
+        assert word.lower() in problem.message.lower()
