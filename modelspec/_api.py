@@ -7,7 +7,7 @@ from typing import Any
 
 from ._errors import SpecError
 from ._graph import Graph, to_graph
-from ._source import parse, read_source
+from ._source import parse, paused_gc, read_source
 from ._spec import ModelSpec, to_spec
 
 _registry: dict[str, Any] = {}
@@ -43,7 +43,9 @@ def loads(text: str, source: str = "<string>", *, custom_objects: dict[str, Any]
     Raises:
         SpecError: Every problem found, located in ``source``.
     """
-    return to_spec(parse(text, source), _objects(custom_objects))
+    parsed = parse(text, source)
+    with paused_gc():
+        return to_spec(parsed, _objects(custom_objects))
 
 
 def load(path: str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
@@ -52,7 +54,9 @@ def load(path: str | os.PathLike, *, custom_objects: dict[str, Any] | None = Non
     Raises:
         SpecError: The file is missing or unreadable, or every problem found in it.
     """
-    return to_spec(read_source(path), _objects(custom_objects))
+    parsed = read_source(path)
+    with paused_gc():
+        return to_spec(parsed, _objects(custom_objects))
 
 
 def check(spec: ModelSpec | str | os.PathLike) -> Graph:
@@ -66,7 +70,8 @@ def check(spec: ModelSpec | str | os.PathLike) -> Graph:
     """
     if not isinstance(spec, ModelSpec):
         spec = load(spec)
-    return to_graph(spec)
+    with paused_gc():
+        return to_graph(spec)
 
 
 def build(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Any:

@@ -167,7 +167,7 @@ class _Checker:
         else:
             wrong = _type_mismatch(info.type, value)
             if wrong:
-                self.error(path, f"{owner} argument '{info.name}' expects {wrong}, got {_show(value)}")
+                self.error(path, f"expected {wrong}, got {_show(value)}")
 
     def nested(self, value: Any, path: Path) -> None:
         """A layer entry inside an argument: ``layer: {type: LSTM, units: 64}``."""

@@ -172,7 +172,9 @@ def load_plugins(modules: Iterable[str]) -> dict[str, Any]:
         try:
             module = importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - a broken plugin is invalid input
-            raise SpecError([Problem((), f"cannot import plugin '{name}': {type(e).__name__}: {e}", "--plugin")]) from None
+            raise SpecError(
+                [Problem((), f"cannot import plugin '{name}': {type(e).__name__}: {e}", "--plugin")]
+            ) from None
         for attr, value in vars(module).items():
             if isinstance(value, type) and value.__module__ == module.__name__ and _is_layer(value):
                 found[attr] = value
@@ -181,7 +183,9 @@ def load_plugins(modules: Iterable[str]) -> dict[str, Any]:
 
 
 def _is_layer(cls: type) -> bool:
-    return any(f"{b.__module__}.{b.__name__}".startswith("keras.") and b.__name__ == "Layer" for b in cls.__mro__)
+    return any(
+        f"{b.__module__}.{b.__name__}".startswith("keras.") and b.__name__ == "Layer" for b in cls.__mro__
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -179,7 +179,9 @@ class _Compiler:
                     tensors[node.name] = layer(args, **node.call)
             except Exception as e:  # noqa: BLE001
                 what = f"the layer of '{node.share}'" if node.share else f"this {node.entry.type} layer"
-                raise self.fail(node.path, f"Keras could not call {what} on {_describe(node.inputs)}", e) from None
+                raise self.fail(
+                    node.path, f"Keras could not call {what} on {_describe(node.inputs)}", e
+                ) from None
         outputs = self.resolve(self.graph.outputs, tensors)
         inputs = [tensors[name] for name in self.graph.inputs]
         try:

@@ -169,7 +169,7 @@ class _GraphBuilder:
                     "names are unique across inputs and layers",
                     key=True,
                 )
-        names = [*spec.inputs, *entries]
+        names = {**dict.fromkeys(spec.inputs), **dict.fromkeys(entries)}  # ordered, O(1) lookups
         nodes: list[Node] = []
         previous: str | None = next(iter(spec.inputs)) if len(spec.inputs) == 1 else None
         for name, entry in entries.items():
@@ -195,17 +195,18 @@ class _GraphBuilder:
             previous = name
         outputs = self.outputs(names, entries, nodes)
         ordered = self.order(nodes)
-        self.unused(ordered, outputs)
+        if not self.problems:  # an unknown reference would make its intended target look unused
+            self.unused(ordered, outputs)
         return Graph(spec, dict(spec.inputs), ordered, outputs, False)
 
-    def refs(self, raw: Any, path: Path, names: list[str], entries: dict[str, LayerSpec]) -> Refs:
+    def refs(self, raw: Any, path: Path, names: dict[str, None], entries: dict[str, LayerSpec]) -> Refs:
         if isinstance(raw, str):
             return self.ref(raw, path, names, entries)
         if isinstance(raw, list):
             return [self.ref(r, path + (i,), names, entries) for i, r in enumerate(raw)]
         return {k: self.refs(v, path + (k,), names, entries) for k, v in raw.items()}  # type: ignore[misc]
 
-    def ref(self, raw: str, path: Path, names: list[str], entries: dict[str, LayerSpec]) -> Ref:
+    def ref(self, raw: str, path: Path, names: dict[str, None], entries: dict[str, LayerSpec]) -> Ref:
         name, index = split_reference(raw)
         if name not in names:
             near = suggest(name, names)
@@ -233,7 +234,7 @@ class _GraphBuilder:
             return None
         return target
 
-    def outputs(self, names: list[str], entries: dict[str, LayerSpec], nodes: list[Node]) -> Refs | None:
+    def outputs(self, names: dict[str, None], entries: dict[str, LayerSpec], nodes: list[Node]) -> Refs | None:
         raw = self.spec.outputs
         if raw is None:
             return Ref(nodes[-1].name) if nodes else None

@@ -250,6 +250,12 @@ def to_spec(source: Source, custom_objects: dict[str, Any] | None = None) -> Mod
     spec._source = source
     problems += check_spec(spec, custom_objects or {})
     if any(p.severity == "error" for p in problems):
+        from ._graph import to_graph  # the graph's problems are reported with these, all at once
+
+        try:
+            to_graph(spec)
+        except SpecError as e:
+            problems += e.problems
         raise SpecError(problems)
     spec._warnings = [p for p in problems if p.severity == "warning"]  # type: ignore[attr-defined]
     return spec

@@ -58,7 +58,9 @@ def assert_same_network(built, expected, data=None):
     copied into the compiled one.
     """
     assert type(built) is type(expected), (type(built), type(expected))
-    assert [type(layer).__name__ for layer in built.layers] == [type(layer).__name__ for layer in expected.layers]
+    assert [type(layer).__name__ for layer in built.layers] == [
+        type(layer).__name__ for layer in expected.layers
+    ]
     assert built.count_params() == expected.count_params()
     assert [w.shape for w in built.get_weights()] == [w.shape for w in expected.get_weights()]
     built.set_weights(expected.get_weights())

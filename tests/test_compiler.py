@@ -109,7 +109,10 @@ def test_example_residual_cnn():
 
 def test_example_siamese():
     left, right = keras.Input(shape=(28, 28), name="left"), keras.Input(shape=(28, 28), name="right")
-    tower, code = keras.layers.Dense(64, activation="relu", name="left_tower"), keras.layers.Dense(32, name="left_code")
+    tower, code = (
+        keras.layers.Dense(64, activation="relu", name="left_tower"),
+        keras.layers.Dense(32, name="left_code"),
+    )
     lc = code(tower(keras.layers.Flatten(name="left_flat")(left)))
     rc = code(tower(keras.layers.Flatten(name="right_flat")(right)))
     distance = keras.layers.Subtract(name="distance")([lc, rc])
@@ -137,10 +140,15 @@ def test_example_attention():
 
 
 def test_example_lstm_state():
-    source, target = keras.Input(shape=(None, 20), name="source"), keras.Input(shape=(None, 30), name="target")
+    source, target = (
+        keras.Input(shape=(None, 20), name="source"),
+        keras.Input(shape=(None, 30), name="target"),
+    )
     _, h, c = keras.layers.LSTM(32, return_state=True, name="encoder")(source)
     seq = keras.layers.LSTM(32, return_sequences=True, name="decoder")(target, initial_state=[h, c])
-    expected = keras.Model([source, target], keras.layers.Dense(30, activation="softmax", name="next_token")(seq))
+    expected = keras.Model(
+        [source, target], keras.layers.Dense(30, activation="softmax", name="next_token")(seq)
+    )
     model = build("lstm_state")
     assert_same_network(model, expected)
 

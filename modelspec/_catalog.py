@@ -1,0 +1,262 @@
+"""The layer catalog: what Keras layers and objects a spec may use, without importing Keras.
+
+The data lives in ``_catalog.json``, generated from the installed Keras by
+``python -m modelspec._catalog_gen``. Importing Keras takes seconds; reading
+the JSON takes milliseconds, so checking a spec stays fast. This module must
+never import Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+CATALOG_PATH: Final = Path(__file__).with_name("_catalog.json")
+
+MODULES: Final = (
+    "activations",
+    "initializers",
+    "regularizers",
+    "constraints",
+    "optimizers",
+    "schedules",
+    "losses",
+    "metrics",
+    "callbacks",
+)
+"""The object modules the catalog describes (``schedules`` is ``keras.optimizers.schedules``)."""
+
+
+class _Missing:
+    """Type of :data:`MISSING`: falsy, one instance, a readable repr."""
+
+    __slots__ = ()
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "MISSING"  # pickles as the module global, so identity survives
+
+
+MISSING: Final = _Missing()
+"""The default of an argument that has none, or whose default is not JSON (see ``default_repr``)."""
+
+
+@dataclass(frozen=True)
+class ArgInfo:
+    """One constructor argument of a layer or Keras object.
+
+    Attributes:
+        name: The keyword.
+        required: True when the constructor has no default for it.
+        default: The default value as JSON data (tuples are lists);
+            :data:`MISSING` when required or when the default is not JSON.
+        type: ``"int"``, ``"float"``, ``"bool"``, ``"str"`` or ``"list"``,
+            inferred from the default; None when unknown.
+        kind: ``"activation"``, ``"initializer"``, ``"regularizer"``,
+            ``"constraint"`` or ``"layer"`` when the argument takes such an
+            object; None otherwise.
+        doc: The argument's description from the Keras docstring, if any.
+        default_repr: ``repr`` of a default that is not JSON, else None.
+    """
+
+    name: str
+    required: bool
+    default: Any
+    type: str | None
+    kind: str | None
+    doc: str | None
+    default_repr: str | None = None
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer type a spec may use.
+
+    Attributes:
+        type: The name a spec writes (may be an alias, such as ``Convolution2D``).
+        cls: The Keras class name it stands for (``Conv2D``).
+        doc: The first paragraph of the class docstring.
+        args: Constructor arguments, in signature order.
+        call: The names of the parameters of the layer's ``call``.
+        call_varargs: True when ``call`` also takes ``*args`` or ``**kwargs``.
+    """
+
+    type: str
+    cls: str
+    doc: str
+    args: dict[str, ArgInfo]
+    call: tuple[str, ...]
+    call_varargs: bool
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One Keras object class usable as ``{type: ClassName, ...arguments}``.
+
+    Attributes:
+        type: The class name.
+        doc: The first paragraph of the class docstring.
+        args: Constructor arguments, in signature order.
+    """
+
+    type: str
+    doc: str
+    args: dict[str, ArgInfo]
+
+
+@functools.cache
+def catalog() -> dict[str, Any]:
+    """The raw catalog, loaded from ``_catalog.json`` on first use.
+
+    Returns:
+        The parsed JSON; shared, so callers must not modify it.
+    """
+    with CATALOG_PATH.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def keras_version() -> str:
+    """The Keras version the catalog was generated from."""
+    return catalog()["keras_version"]
+
+
+def _args(raw: dict[str, Any]) -> dict[str, ArgInfo]:
+    return {
+        name: ArgInfo(
+            name=name,
+            required=a.get("required", False),
+            default=a.get("default", MISSING),
+            type=a.get("type"),
+            kind=a.get("kind"),
+            doc=a.get("doc"),
+            default_repr=a.get("default_repr"),
+        )
+        for name, a in raw.items()
+    }
+
+
+@functools.cache
+def _layer(type_name: str) -> LayerInfo:
+    raw = catalog()["layers"][type_name]
+    return LayerInfo(
+        type=type_name,
+        cls=raw["class"],
+        doc=raw["doc"],
+        args=_args(raw["args"]),
+        call=tuple(raw["call"]),
+        call_varargs=raw["call_varargs"],
+    )
+
+
+def layer(type_name: str) -> LayerInfo | None:
+    """The layer type ``type_name``, or None when the catalog does not list it.
+
+    Refused types are not listed: see :func:`refused`.
+    """
+    # Check membership first so that unknown names from specs do not fill the cache.
+    if type_name not in catalog()["layers"]:
+        return None
+    return _layer(type_name)
+
+
+@functools.cache
+def layer_types() -> list[str]:
+    """The usable layer type names, sorted (shared list: do not modify)."""
+    return sorted(catalog()["layers"])
+
+
+def refused(type_name: str) -> str | None:
+    """Why a spec may not use the layer type ``type_name``, or None when it may (or is unknown)."""
+    return catalog()["refused"].get(type_name)
+
+
+def _module(module: str) -> dict[str, Any]:
+    try:
+        return catalog()["objects"][module]
+    except KeyError:
+        raise KeyError(f"unknown object module {module!r}; expected one of {', '.join(MODULES)}") from None
+
+
+@functools.cache
+def object_names(module: str) -> frozenset[str]:
+    """The string identifiers ``keras.<module>.get`` accepts, e.g. ``'relu'`` for activations.
+
+    Raises:
+        KeyError: ``module`` is not one of :data:`MODULES`.
+    """
+    return frozenset(_module(module)["names"])
+
+
+@functools.cache
+def _object(module: str, class_name: str) -> ObjectInfo:
+    raw = _module(module)["classes"][class_name]
+    return ObjectInfo(type=class_name, doc=raw["doc"], args=_args(raw["args"]))
+
+
+def object_class(module: str, class_name: str) -> ObjectInfo | None:
+    """The class ``class_name`` of ``keras.<module>``, or None when not usable in a spec.
+
+    Raises:
+        KeyError: ``module`` is not one of :data:`MODULES`.
+    """
+    if class_name not in _module(module)["classes"]:
+        return None
+    return _object(module, class_name)
+
+
+@functools.cache
+def object_classes(module: str) -> list[str]:
+    """The usable class names of ``keras.<module>``, sorted (shared list: do not modify).
+
+    Raises:
+        KeyError: ``module`` is not one of :data:`MODULES`.
+    """
+    return sorted(_module(module)["classes"])
+
+
+def refused_object(module: str, class_name: str) -> str | None:
+    """Why a spec may not use the class ``class_name`` of ``keras.<module>``, or None."""
+    return catalog().get("refused_objects", {}).get(module, {}).get(class_name)
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``word`` was most likely meant to be: a did-you-mean hint.
+
+    A case-insensitive exact match wins (``'dense'`` -> ``'Dense'``); otherwise
+    the closest by :func:`difflib.get_close_matches`, compared case-insensitively.
+
+    Args:
+        word: What the user wrote.
+        candidates: The valid words.
+
+    Returns:
+        The best candidate, or None when none is close.
+    """
+    # Sorted so that ties resolve the same way whatever order the candidates come in.
+    pool = sorted(set(candidates))
+    if word in pool:
+        return word
+    lowered: dict[str, str] = {}
+    for c in pool:
+        lowered.setdefault(c.lower(), c)
+    key = word.lower()
+    if key in lowered:
+        return lowered[key]
+    near = difflib.get_close_matches(key, lowered, n=1, cutoff=0.6)
+    return lowered[near[0]] if near else None

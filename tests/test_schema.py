@@ -1,0 +1,76 @@
+"""The JSON Schema: generated, committed, fresh, valid Draft 2020-12, and as strict as validation."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import yaml
+from conftest import ROOT, SPECS
+
+from modelspec._cli import main
+from modelspec._schema import schema, schema_text
+
+COMMITTED = ROOT / "schemas" / "modelspec.schema.json"
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return jsonschema.Draft202012Validator(json.loads(COMMITTED.read_text()))
+
+
+def test_committed_schema_is_fresh():
+    assert COMMITTED.read_text() == schema_text(), "run: modelspec schema -o schemas/modelspec.schema.json"
+
+
+def test_schema_passes_the_metaschema():
+    jsonschema.Draft202012Validator.check_schema(schema())
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.name)
+def test_schema_accepts_every_example(validator, path):
+    errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+    assert not errors, [e.message for e in errors]
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_point_editors_at_the_schema(path):
+    assert (
+        path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../schemas/modelspec.schema.json"
+    )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"type": "Dens", "units": 3},  # unknown layer type
+        {"type": "Dense", "unit": 3},  # unknown argument of a known type
+        {"type": "Dense"},  # a required argument missing
+        {"type": "Dense", "units": "three"},  # a wrong type
+        {"type": "Lambda", "function": "x"},  # a refused type
+        {"share": "a", "units": 3},  # a share entry with arguments
+    ],
+)
+def test_schema_rejects(validator, entry):
+    doc = {"modelspec": 1, "inputs": {"x": [3]}, "layers": {"a": {"type": "Dense", "units": 2}, "b": entry}}
+    assert not validator.is_valid(doc)
+
+
+def test_each_layer_type_has_its_arguments_and_docs():
+    defs = schema()["$defs"]
+    dense = defs["layer.Dense"]
+    assert dense["additionalProperties"] is False
+    assert dense["required"] == ["units"]
+    assert dense["properties"]["use_bias"]["default"] is True
+    assert "bias" in dense["properties"]["use_bias"]["description"]
+    assert "relu" in dense["properties"]["activation"]["anyOf"][0]["enum"]
+    assert "Lambda" not in defs["LayerSpec"]["properties"]["type"]["enum"]
+
+
+def test_schema_command_prints_and_writes(tmp_path, capsys):
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["$schema"].endswith("2020-12/schema")
+    out = tmp_path / "s.json"
+    assert main(["schema", "-o", str(out)]) == 0
+    assert out.read_text() == schema_text()
