@@ -1,0 +1,46 @@
+"""The spec stage: plain data to ModelSpec, and back to YAML."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SPECS
+
+import modelspec
+from modelspec import InputSpec, ModelSpec
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.name)
+def test_round_trip_through_yaml(path):
+    spec = modelspec.load(path)
+    again = modelspec.loads(spec.to_yaml())
+    assert again == spec
+    assert again.to_yaml() == spec.to_yaml()
+
+
+def test_equality_ignores_where_a_spec_came_from():
+    text = (SPECS / "siamese.yaml").read_text()
+    assert modelspec.loads(text, source="a.yaml") == modelspec.loads(text, source="b.yaml")
+    assert modelspec.loads(text) != modelspec.loads(text.replace("units: 64", "units: 65"))
+
+
+def test_input_shorthand():
+    spec = modelspec.loads("modelspec: 1\ninputs: {x: [4, null]}\nlayers: [{type: Dense, units: 1}]\n")
+    assert spec.inputs["x"] == InputSpec(shape=[4, None])
+    assert spec.inputs["x"].dtype == "float32"
+
+
+def test_forms():
+    stack = modelspec.load(SPECS / "seed_sequential.yaml")
+    dag = modelspec.load(SPECS / "ticket_router.yaml")
+    assert stack.sequential and not dag.sequential
+    assert dag.layers["title_emb"].args == {"input_dim": 10000, "output_dim": 64}
+    assert dag.layers["title_emb"].inputs == "title"
+
+
+def test_model_spec_is_the_pydantic_model():
+    spec = modelspec.load(SPECS / "iris.yaml")
+    assert isinstance(spec, ModelSpec)
+    assert spec.compile.metrics == ["accuracy"]
+    assert spec.train.data.target == "species"
+    assert spec.source.name.endswith("iris.yaml")
+    assert ModelSpec.model_validate(spec.to_data()) == spec
