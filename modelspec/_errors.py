@@ -7,6 +7,7 @@ command line prints them and chooses an exit status.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -60,10 +61,14 @@ class Problem:
         return ":".join(parts)
 
     def format(self, excerpt: bool = True) -> str:
-        """Compiler-style text: the message, the source line with a caret, the hint."""
-        text = f"{self.location()}: {self.severity}: {format_path(self.path)}: {self.message}"
+        """Compiler-style text: the message, the source line with a caret, the hint.
+
+        Control characters (and bidirectional overrides) from the spec are
+        shown as ``?``: a hostile spec must not drive the terminal.
+        """
+        text = _printable(f"{self.location()}: {self.severity}: {format_path(self.path)}: {self.message}")
         if excerpt and self.source_line is not None and self.line is not None:
-            shown, column = _clip(self.source_line.expandtabs(1), self.column or 1)
+            shown, column = _clip(_printable(self.source_line.expandtabs(1)), self.column or 1)
             gutter = f"{self.line:>5} | "
             text += f"\n{gutter}{shown}"
             if self.column is not None:
@@ -71,7 +76,7 @@ class Problem:
                 width = min(width, max(1, len(shown) - column + 1))
                 text += "\n" + " " * (len(gutter) - 2) + "| " + " " * (column - 1) + "^" * width
         if self.hint:
-            text += f"\n      hint: {self.hint}"
+            text += f"\n      hint: {_printable(self.hint)}"
         return text
 
     def to_dict(self) -> dict:
@@ -113,6 +118,14 @@ class SpecError(ValueError):
         n = len(self.errors)
         lines.append(f"{n} error{'s' if n != 1 else ''}")
         return "\n".join(lines)
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with characters that move the cursor, recolour or reorder it replaced by ``?``."""
+    return _UNSAFE.sub("?", text)
 
 
 def _clip(line: str, column: int, width: int = 100) -> tuple[str, int]:

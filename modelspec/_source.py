@@ -15,8 +15,11 @@ with an explicit stack, not by PyYAML's recursive composer, so that:
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -82,20 +85,31 @@ class Source:
     values: dict[Path, Span] = field(default_factory=dict)
     base_dir: str = "."
 
-    def locate(self, path: Path, *, key: bool = False) -> Span | None:
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        """The text's lines, split once: a spec with thousands of problems quotes one per problem."""
+        return self.text.splitlines()
+
+    def locate(self, path: Path, *, key: bool = False) -> Span:
         """The span of ``path``, or of its nearest located ancestor.
 
         Args:
             path: Keys from the root.
             key: Prefer the key's span (for an unknown or missing argument)
                 over the value's.
+
+        Returns:
+            The span; the start of the document when nothing on the way is
+            located (an empty document), so every problem has a line.
         """
         path = tuple(path)
+        first, second = (self.keys, self.values) if key else (self.values, self.keys)
         while True:
-            first, second = (self.keys, self.values) if key else (self.values, self.keys)
             span = first.get(path) or second.get(path)
-            if span is not None or not path:
+            if span is not None:
                 return span
+            if not path:
+                return Span(1, 1)
             path = path[:-1]
 
     def problem(
@@ -108,17 +122,14 @@ class Source:
         severity: str = "error",
     ) -> Problem:
         """A :class:`Problem` at ``path``, located in this source."""
-        span = self.locate(path, key=key)
-        line = column = end = None
-        source_line = None
-        if span is not None:
-            line, column, end = span.line, span.column, span.end_column
-            lines = self.text.splitlines()
-            if line <= len(lines):
-                source_line = lines[line - 1]
+        line, column, end = self.locate(path, key=key)
         return Problem(
-            tuple(path), message, self.name, line, column, hint, severity, end, source_line
+            tuple(path), message, self.name, line, column, hint, severity, end, self.line_text(line)
         )
+
+    def line_text(self, line: int) -> str | None:
+        """The text of 1-based ``line``, or None past the end."""
+        return self.lines[line - 1] if 1 <= line <= len(self.lines) else None
 
 
 def read_source(path: str | os.PathLike) -> Source:
@@ -134,11 +145,13 @@ def read_source(path: str | os.PathLike) -> Source:
         return SpecError([Problem((), message, name, line, column)])
 
     try:
-        size = os.path.getsize(name)
-        if os.path.isdir(name):
+        info = os.stat(name)
+        if stat.S_ISDIR(info.st_mode):
             raise fail("is a folder, not a spec file")
-        if size > MAX_BYTES:
-            raise fail(f"the file is {size} bytes; specs are limited to {MAX_BYTES} bytes")
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise fail("is not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise fail(f"the file is {info.st_size:,} bytes; specs are limited to {MAX_BYTES:,} bytes")
         with open(name, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
@@ -149,12 +162,18 @@ def read_source(path: str | os.PathLike) -> Source:
         raise fail("is a folder, not a spec file") from None
     except OSError as e:
         raise fail(f"cannot read the file: {e.strerror or e}") from None
+    if len(raw) > MAX_BYTES:  # it grew after the size check
+        raise fail(f"the file is over {MAX_BYTES:,} bytes, the limit for specs")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise fail(f"the file is not valid UTF-8 (byte 0x{raw[e.start]:02x})", line, column) from None
+        raise fail(
+            f"the file is not valid UTF-8 (byte 0x{raw[e.start]:02x} at line {line}, column {column})",
+            line,
+            column,
+        ) from None
     return parse(text, name, base_dir=os.path.dirname(os.path.abspath(name)))
 
 
@@ -184,15 +203,17 @@ def parse(text: str, name: str = "<string>", *, base_dir: str | None = None) -> 
     """
     source = Source(name, text, base_dir=base_dir or os.getcwd())
     if len(text) > MAX_BYTES:
-        raise SpecError([source.problem((), f"the spec is larger than {MAX_BYTES} bytes")])
+        raise SpecError([source.problem((), f"the spec is larger than {MAX_BYTES:,} bytes, the limit")])
     builder = _Builder(source)
     try:
         with paused_gc():
             builder.run(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as e:
         builder.problems.append(_syntax_problem(source, e))
-    except yaml.YAMLError as e:  # unmarked errors, e.g. a reader error
-        builder.problems.append(source.problem((), f"YAML error: {e}"))
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow, e.g. a control character
+        builder.problems.append(_reader_problem(source, e))
+    except yaml.YAMLError as e:  # other unmarked errors
+        builder.problems.append(source.problem((), f"invalid YAML: {e}"))
     except _Abort:
         pass
     if builder.problems:
@@ -200,25 +221,90 @@ def parse(text: str, name: str = "<string>", *, base_dir: str | None = None) -> 
     return source
 
 
+_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters YAML does not allow in a document (as PyYAML's reader)."""
+_CLOSER = {"sequence": "]", "mapping": "}"}
+
+
+def _at(source: Source, message: str, mark: Any, hint: str | None) -> Problem:
+    """A problem at a YAML mark (0-based line and column)."""
+    line, column = mark.line + 1, mark.column + 1
+    return Problem((), message, source.name, line, column, hint, "error", None, source.line_text(line))
+
+
 def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
-    message = " ".join(str(m).strip() for m in (e.context, e.problem) if m)
-    hint = None
-    mark = e.problem_mark or e.context_mark
-    line_text = ""
-    if mark is not None:
-        lines = source.text.splitlines()
-        line_text = lines[mark.line] if mark.line < len(lines) else ""
-    if "\t" in line_text[: mark.column + 1 if mark else 0] or "found character '\\t'" in message:
-        hint = "YAML indents with spaces; this line has a tab"
-    elif "could not find expected ':'" in message or "mapping values are not allowed" in message:
-        hint = "a key and its value are written `key: value`, with a space after the colon"
-    elif "expected ',' or ']'" in message or "expected ',' or '}'" in message or "flow" in message:
-        hint = "is a bracket left unclosed?"
-    problem = Problem((), f"invalid YAML: {message}", source.name, hint=hint)
+    """PyYAML's error in our words: at the place to fix (an unclosed bracket: where it opens), with a hint."""
+    context, problem = str(e.context or "").strip(), str(e.problem or "").strip()
+    message = "invalid YAML: " + " ".join(m for m in (context, problem) if m)
+    mark, opened = e.problem_mark or e.context_mark, e.context_mark
     if mark is None:
-        return problem
+        return Problem((), message, source.name, 1, 1)
+    at_end = mark.index >= len(source.text.rstrip())
+    line_text = source.line_text(mark.line + 1) or ""
+    indent = len(line_text) - len(line_text.lstrip(" "))
+    flow = next((kind for kind in _CLOSER if f"flow {kind}" in context), None)
+
+    if "quoted scalar" in context and opened is not None and "end of stream" in problem:
+        return _at(
+            source,
+            f"invalid YAML: this quoted string is never closed (the file ends at line {mark.line + 1})",
+            opened,
+            "end the string with the quote it starts with",
+        )
+    if flow and opened is not None and opened.line < mark.line and (at_end or mark.column == 0):
+        closer = _CLOSER[flow]
+        return _at(
+            source,
+            f"invalid YAML: the '{'[' if flow == 'sequence' else '{'}' here is never closed "
+            f"(expected ',' or '{closer}', found {'the end of the file' if at_end else f'line {mark.line + 1}'})",
+            opened,
+            f"close it with '{closer}'",
+        )
+    hint = None
+    if "\t" in line_text[: mark.column + 1] or "'\\t'" in problem or "tab character" in problem:
+        hint = "YAML indents with spaces; this line has a tab"
+    elif flow:
+        hint = f"items are separated by ',', and the {flow} ends with '{_CLOSER[flow]}': is one missing, or one too many?"
+    elif "block" in context and opened is not None and (
+        "expected key" in problem or "expected '-'" in problem or "expected <block end>" in problem
+    ):
+        what = "keys of the mapping" if "mapping" in context else "items of the list"
+        if "mapping" in context and line_text.lstrip(" ").startswith("-"):
+            hint = "a list item ('- ') cannot stand among the keys of a mapping: indent the list under its key"
+        elif indent == opened.column:
+            hint = f"check this line and the one above: the {what} that starts at line {opened.line + 1} goes on here"
+        else:
+            hint = (
+                f"check the indentation: the {what} that starts at line {opened.line + 1} are at "
+                f"column {opened.column + 1}; this line starts at column {indent + 1}"
+            )
+    elif "could not find expected ':'" in problem or "mapping values are not allowed" in problem:
+        hint = "a key and its value are written `key: value`; quote a value that holds ': '"
+    elif "cannot start any token" in problem and line_text[mark.column : mark.column + 1] in ("@", "`"):
+        hint = f"'{line_text[mark.column]}' is reserved in YAML: quote the value"
+    elif "anchor" in context or "alias" in context:
+        hint = "'&' starts an anchor and '*' an alias: quote a value that begins with them"
+    return _at(source, message, mark, hint)
+
+
+def _reader_problem(source: Source, e: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow, at its place (PyYAML's position may count bytes)."""
+    found = _NOT_PRINTABLE.search(source.text)
+    if found is None:
+        return Problem((), f"invalid YAML: {e.reason}", source.name, 1, 1)
+    index = found.start()
+    line = source.text.count("\n", 0, index) + 1
+    column = index - (source.text.rfind("\n", 0, index) + 1) + 1
     return Problem(
-        (), problem.message, source.name, mark.line + 1, mark.column + 1, hint, "error", None, line_text
+        (),
+        f"invalid YAML: the character U+{ord(found.group()):04X} is not allowed in a YAML document",
+        source.name,
+        line,
+        column,
+        "remove it; control characters other than tab and newline cannot appear, even in strings",
+        "error",
+        None,
+        source.line_text(line),
     )
 
 
@@ -273,13 +359,12 @@ class _Builder:
 
     def fail(self, path: Path, message: str, mark: Any, hint: str | None = None) -> None:
         span = _span(mark)
-        lines = self.source.text.splitlines()
         self.problems.append(
             Problem(
                 tuple(path), message, self.source.name, span.line, span.column, hint, "error",
-                None, lines[span.line - 1] if span.line <= len(lines) else None,
+                None, self.source.line_text(span.line),
             )
-        )
+        )  # fmt: skip
         raise _Abort
 
     def note(self, path: Path, message: str, span: Span, hint: str | None = None) -> None:
@@ -363,7 +448,10 @@ class _Builder:
         path = top.path + (key,)
         if key in top.explicit:
             first = self.source.keys.get(path)
-            where = f" (first at line {first.line})" if first else ""
+            where = ""
+            if first is not None:
+                same = first.line == span.line
+                where = f" (first at {'column' if same else 'line'} {first.column if same else first.line})"
             self.source.keys[path] = self.source.values[path] = span
             self.note(path, f"duplicate key '{key}'{where}", span, "each key may appear once in a mapping")
         else:
@@ -421,7 +509,7 @@ def _scalar_value(event: yaml.ScalarEvent) -> Any:
     elif event.implicit[0]:
         if value.isidentifier() and value not in _WORDS:
             return value  # the common case, a plain name: no resolver needed
-        if value.isdigit() and (value == "0" or value[0] != "0"):
+        if value.isascii() and value.isdigit() and (value == "0" or value[0] != "0"):  # not '²' or '٣'
             return int(value)
         tag = _resolver.resolve(yaml.ScalarNode, value, (True, False))
     else:

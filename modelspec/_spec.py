@@ -209,14 +209,44 @@ class ModelSpec(_Model):
         return {k: data[k] for k in order if k in data}
 
     def to_yaml(self) -> str:
-        """The spec as YAML text; ``loads(spec.to_yaml()) == spec``."""
-        return yaml.safe_dump(self.to_data(), sort_keys=False, allow_unicode=True, width=100)
+        """The spec as YAML text; ``loads(spec.to_yaml()) == spec``.
+
+        Short lists and entries are written on one line, as people write
+        specs, so the text diffs well.
+        """
+        return yaml.dump(
+            self.to_data(), Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100
+        )
 
     def problem(self, path: Path, message: str, hint: str | None = None, **kw: Any) -> Problem:
         """A problem located in this spec's source (unlocated when it has none)."""
         if self._source is not None:
             return self._source.problem(path, message, hint, **kw)
         return Problem(tuple(path), message, "<spec>", hint=hint, severity=kw.get("severity", "error"))
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Block style for the document's structure, flow style for short leaves."""
+
+
+def _is_leaf(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(not isinstance(v, (dict, list)) for v in value)
+    return not isinstance(value, dict)
+
+
+def _represent_list(dumper: yaml.SafeDumper, value: list) -> yaml.Node:
+    flow = _is_leaf(value) and len(repr(value)) <= 80
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, value: dict) -> yaml.Node:
+    flow = all(_is_leaf(v) for v in value.values()) and len(repr(value)) <= 90
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=flow)
+
+
+_SpecDumper.add_representer(list, _represent_list)
+_SpecDumper.add_representer(dict, _represent_dict)
 
 
 # -- from plain data to ModelSpec -------------------------------------------
