@@ -243,7 +243,8 @@ def _build(args: argparse.Namespace) -> int:
         write_atomically(args.output, model.save)
     except OSError as e:
         raise SpecError([Problem((), f"cannot write the model: {e.strerror or e}", args.output)]) from None
-    print(f"wrote {args.output} ({model.count_params():,} parameters)")
+    size = f"{model.count_params():,} parameters" if model.built else "unbuilt: no weights until first called"
+    print(f"wrote {args.output} ({size})")
     return EXIT_OK
 
 

@@ -164,3 +164,17 @@ def test_python_dash_m_and_help():
 def test_missing_file_exits_1(capsys):
     assert main(["validate", "no/such/spec.yaml"]) == 1
     assert "no/such/spec.yaml: error: <spec>: no such file" in capsys.readouterr().err
+
+
+def test_build_unbuilt_sequential(tmp_path, capsys):
+    out = tmp_path / "u.keras"
+    assert main(["build", str(SPECS / "seed_sequential_unbuilt.yaml"), "-o", str(out)]) == 0
+    assert "unbuilt" in capsys.readouterr().out
+    assert isinstance(keras.saving.load_model(out), keras.Sequential)
+
+
+def test_build_into_a_missing_folder_exits_1(tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "m.keras"
+    assert main(["build", str(SPECS / "seed_functional.yaml"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert str(out) in err and "Traceback" not in err
