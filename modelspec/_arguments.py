@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import _catalog as catalog
-from ._catalog import suggest
-from ._errors import Path, Problem
+from ._errors import Path, Problem, Suggester, shown
 from ._spec import LayerSpec, ModelSpec
 
 _NOUN = {
@@ -45,6 +44,7 @@ class _Checker:
         self.spec = spec
         self.custom = custom_objects
         self.problems: list[Problem] = []
+        self.near = Suggester()
 
     def error(self, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.spec.problem(path, message, hint, key=key))
@@ -53,6 +53,8 @@ class _Checker:
         spec = self.spec
         if isinstance(spec.layers, list):
             for i, entry in enumerate(spec.layers):
+                if entry is None:  # an entry with schema errors (see _spec._check_valid_parts)
+                    continue
                 for k in _MAPPING_ONLY:
                     if getattr(entry, k) is not None:
                         self.error(
@@ -65,11 +67,13 @@ class _Checker:
                 self.entry(entry, ("layers", i))
         else:
             for name, entry in spec.layers.items():
+                if entry is None:
+                    continue
                 if entry.name is not None:
                     self.error(
                         ("layers", name, "name"),
                         "'name' belongs to the list form of 'layers'",
-                        f"in a mapping the key is the name: this node is '{name}'",
+                        f"in a mapping the key is the name: this node is {shown(name)}",
                         key=True,
                     )
                 self.entry(entry, ("layers", name))
@@ -105,18 +109,33 @@ class _Checker:
             return
         reason = catalog.refused(type_name)
         if reason is not None:
-            self.error(path + ("type",), f"the layer type '{type_name}' is not allowed: {reason}")
+            self.error(path + ("type",), f"the layer type {shown(type_name)} is not allowed: {reason}")
             return
         info = catalog.layer(type_name)
+        if info is None and "." in type_name:
+            self.dotted("layer type", type_name, path + ("type",), [*catalog.layer_types(), *self.custom])
+            return
         if info is None:
-            near = suggest(type_name, [*catalog.layer_types(), *self.custom])
+            near = self.near(type_name, [*catalog.layer_types(), *self.custom], "layers")
             self.error(
                 path + ("type",),
-                f"unknown layer type '{type_name}'",
+                f"unknown layer type {shown(type_name)}",
                 f"did you mean '{near}'?" if near else "see `modelspec schema` for the layer types",
             )
             return
         self.arguments(info.args, args, path, f"{type_name}")
+
+    def dotted(self, noun: str, name: str, path: Path, known: Iterable[str]) -> None:
+        """A dotted import path where a name belongs: refused, never imported."""
+        last = name.rsplit(".", 1)[-1]
+        near = self.near(last, known, f"dotted:{noun}")
+        self.error(
+            path,
+            f"the {noun} {shown(name)} is a dotted import path; a spec never imports Python code",
+            f"write the Keras name alone: '{near}'"
+            if near
+            else "custom classes come from the Python side: custom_objects=, modelspec.register or --plugin",
+        )
 
     def custom_layer(self, cls: Any, args: dict[str, Any], path: Path) -> None:
         """A user layer: arguments checked against its ``__init__`` signature."""
@@ -129,22 +148,24 @@ class _Checker:
         allowed = [n for n in params if n != "self"]
         for name in args:
             if name not in allowed:
-                near = suggest(name, allowed)
+                near = self.near(name, allowed, f"args:{cls.__name__}")
                 self.error(
                     path + (name,),
-                    f"unknown argument '{name}' for {cls.__name__}",
+                    f"unknown argument {shown(name)} for {cls.__name__}",
                     f"did you mean '{near}'?" if near else None,
                     key=True,
                 )
 
-    def arguments(self, known: dict[str, catalog.ArgInfo], args: dict[str, Any], path: Path, owner: str) -> None:
+    def arguments(
+        self, known: dict[str, catalog.ArgInfo], args: dict[str, Any], path: Path, owner: str
+    ) -> None:
         for name, value in args.items():
             info = known.get(name)
             if info is None:
-                near = suggest(name, known)
+                near = self.near(name, known, f"args:{owner}")
                 self.error(
                     path + (name,),
-                    f"unknown argument '{name}' for {owner}",
+                    f"unknown argument {shown(name)} for {owner}",
                     f"did you mean '{near}'?" if near else _choices(known),
                     key=True,
                 )
@@ -152,14 +173,16 @@ class _Checker:
                 self.value(info, value, path + (name,), owner)
         for name, info in known.items():
             if info.required and name not in args:
-                self.error(path, f"{owner} requires the argument '{name}'", key=True)
+                self.error(path, f"{owner} requires the argument {shown(name)}", key=True)
 
     def value(self, info: catalog.ArgInfo, value: Any, path: Path, owner: str) -> None:
         if info.kind == "layer":
             self.nested(value, path)
         elif info.kind == "activation":
             if isinstance(value, dict):
-                self.error(path, f"an activation is a name from keras.activations such as 'relu', got a mapping")
+                self.error(
+                    path, "an activation is a name from keras.activations such as 'relu', got a mapping"
+                )
             else:
                 self.object("activations", value, path)
         elif info.kind in _KIND_MODULE:
@@ -204,31 +227,39 @@ class _Checker:
                 return
             reason = catalog.refused_object(module, value)
             if reason is not None:
-                self.error(path, f"the {noun} '{value}' is not allowed: {reason}")
+                self.error(path, f"the {noun} {shown(value)} is not allowed: {reason}")
                 return
-            near = suggest(value, [*catalog.object_names(module), *catalog.object_classes(module)])
-            self.error(path, f"unknown {noun} '{value}'", f"did you mean '{near}'?" if near else None)
+            if "." in value:
+                self.dotted(
+                    noun, value, path, [*catalog.object_names(module), *catalog.object_classes(module)]
+                )
+                return
+            near = self.near(value, [*catalog.object_names(module), *catalog.object_classes(module)], module)
+            self.error(path, f"unknown {noun} {shown(value)}", f"did you mean '{near}'?" if near else None)
             return
         if not isinstance(value, dict):
-            self.error(path, f"expected a {noun}: a name or {{type: Class, ...}}, got {_show(value)}")
+            self.error(path, f"expected {_a(noun)}: a name or {{type: Class, ...}}, got {_show(value)}")
             return
         args = dict(value)
         type_name = args.pop("type", None)
         if not isinstance(type_name, str):
-            self.error(path, f"a {noun} written as a mapping needs 'type': the class name", key=True)
+            self.error(path, f"{_a(noun)} written as a mapping needs 'type': the class name", key=True)
             return
         if type_name in self.custom:
             return
         reason = catalog.refused_object(module, type_name)
         if reason is not None:
-            self.error(path + ("type",), f"the {noun} '{type_name}' is not allowed: {reason}")
+            self.error(path + ("type",), f"the {noun} {shown(type_name)} is not allowed: {reason}")
             return
         info = catalog.object_class(module, type_name)
+        if info is None and "." in type_name:
+            self.dotted(f"{noun} class", type_name, path + ("type",), catalog.object_classes(module))
+            return
         if info is None:
-            near = suggest(type_name, catalog.object_classes(module))
+            near = self.near(type_name, catalog.object_classes(module), f"classes:{module}")
             self.error(
                 path + ("type",),
-                f"unknown {noun} class '{type_name}'",
+                f"unknown {noun} class {shown(type_name)}",
                 f"did you mean '{near}'?" if near else f"see keras.{module} for the classes",
             )
             return
@@ -244,14 +275,18 @@ class _Checker:
         self.per_output("metrics", c.metrics, ("compile", "metrics"))
         self.per_output("metrics", c.weighted_metrics, ("compile", "weighted_metrics"))
 
-    def per_output(self, module: str, value: Any, path: Path) -> None:
-        """An object, a list of them, or output name -> object(s)."""
+    def per_output(self, module: str, value: Any, path: Path, *, top: bool = True) -> None:
+        """An object, a list of them, or (at the top only) output name -> object(s).
+
+        Inside a list or under an output name, a mapping is one object, so one
+        without ``type`` is reported as such, not taken for more outputs.
+        """
         if isinstance(value, list):
             for i, item in enumerate(value):
-                self.per_output(module, item, path + (i,))
-        elif isinstance(value, dict) and "type" not in value:
+                self.object(module, item, (*path, i))
+        elif isinstance(value, dict) and "type" not in value and top:
             for output, item in value.items():
-                self.per_output(module, item, path + (output,))
+                self.per_output(module, item, (*path, output), top=False)
         else:
             self.object(module, value, path)
 
@@ -273,14 +308,23 @@ def _type_mismatch(expected: str | None, value: Any) -> str | None:
     return None
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: 'an optimizer', 'a loss'."""
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
 def _show(value: Any) -> str:
+    """A received value in a message (clipped: values can be huge)."""
     if isinstance(value, bool):
-        return str(value).lower()
+        return f"a boolean ({str(value).lower()})"
+    if value is None:
+        return "null"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return f"a list {value!r}" if len(repr(value)) < 40 else "a list"
-    return repr(value)
+        text = shown(value, 40)
+        return f"a list {text}" if not text.endswith("...") else "a list"
+    return shown(value)
 
 
 def _choices(names: Iterable[str]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 Path = tuple  # a tuple of str keys and int indices, like pydantic's ``loc``
 
@@ -23,6 +24,111 @@ def format_path(path: Path) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out or "<spec>"
+
+
+def shown(value: object, width: int = 60) -> str:
+    """``repr(value)`` for a message, clipped: a hostile spec can hold a megabyte string.
+
+    Containers are not rendered at all past ``width`` (their repr could be
+    as large as the document), and numbers too long to print are described.
+    """
+    if isinstance(value, (list, dict)):
+        text = _bounded_repr(value, width)
+    else:
+        try:
+            text = repr(value)
+        except ValueError:  # an int beyond sys.get_int_max_str_digits()
+            return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"  # type: ignore[union-attr]
+    if len(text) > width:
+        return (
+            f"{text[: width - 3]}...' ({len(value):,} characters)"
+            if isinstance(value, str)
+            else text[:width] + "..."
+        )
+    return text
+
+
+def _bounded_repr(value: list | dict, width: int) -> str:
+    """The repr of a container, stopping once ``width`` characters are written.
+
+    Iterative, over iterators: it never visits more than ``width`` items,
+    however large or deeply nested the value (shared aliases included).
+    """
+    out: list[str] = []
+    size = 0
+    stack: list[tuple[Any, str]] = []  # (iterator of pieces, closing bracket)
+
+    def open_(container: list | dict) -> str:
+        if isinstance(container, dict):
+            stack.append((iter(container.items()), "}"))
+            return "{"
+        stack.append((iter(container), "]"))
+        return "["
+
+    out.append(open_(value))
+    first = True
+    while stack and size <= width:
+        items, closer = stack[-1]
+        item = next(items, _END)
+        if item is _END:
+            stack.pop()
+            out.append(closer)
+            first = False
+            continue
+        if not first:
+            out.append(", ")
+        first = False
+        if closer == "}":
+            key, item = item
+            out.append(f"{shown(key, width)}: ")
+        if isinstance(item, (list, dict)):
+            out.append(open_(item))
+            first = True
+        else:
+            out.append(shown(item, width))
+        size = sum(len(piece) for piece in out)
+    text = "".join(out)
+    return text if not stack else text[:width] + "..."
+
+
+_END = object()
+
+
+class Suggester:
+    """Did-you-mean hints within a budget of comparisons.
+
+    A hint compares a word with every candidate (``difflib``, quadratic in
+    the length of the words). A hostile spec of 10,000 nodes that each name
+    an unknown node would make that 10**8 comparisons; past the budget, and
+    for a word already asked about, no new comparison is made.
+
+    Args:
+        budget: Candidates compared in all, over every call.
+    """
+
+    def __init__(self, budget: int = 50_000):
+        self.budget = budget
+        self.cache: dict[tuple[str, str], str | None] = {}
+
+    def __call__(self, word: str, candidates: Iterable[str], scope: str) -> str | None:
+        """The candidate ``word`` most likely stands for, or None.
+
+        Args:
+            word: What the spec says.
+            candidates: The valid words.
+            scope: Names the set of candidates, for the cache (``"args:Dense"``).
+        """
+        from ._catalog import suggest  # no Keras: the catalog is JSON
+
+        key = (scope, word)
+        if key in self.cache:
+            return self.cache[key]
+        if self.budget <= 0:
+            return None
+        pool = candidates if isinstance(candidates, (list, tuple, dict, set, frozenset)) else list(candidates)
+        self.budget -= len(pool)
+        self.cache[key] = near = suggest(word, pool) if len(word) <= 200 else None
+        return near
 
 
 @dataclass(frozen=True)
@@ -105,7 +211,12 @@ class SpecError(ValueError):
 
     def __init__(self, problems: Iterable[Problem]):
         self.problems: list[Problem] = sort_problems(problems)
-        super().__init__(self.report(excerpt=False))
+        # The problems are the argument (so a pickled error comes back whole); the text is
+        # made when asked for, not for every error a program catches and handles.
+        super().__init__(self.problems)
+
+    def __str__(self) -> str:
+        return self.report(excerpt=False)
 
     @property
     def errors(self) -> list[Problem]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from ._catalog import suggest
-from ._errors import Path, Problem, SpecError
+from ._errors import Path, Problem, SpecError, Suggester
 from ._spec import InputSpec, LayerSpec, ModelSpec, split_reference
 
 
@@ -107,16 +106,14 @@ class _GraphBuilder:
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self.problems: list[Problem] = []
+        self.near = Suggester()
 
     def error(self, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.spec.problem(path, message, hint, key=key))
 
     def run(self) -> Graph:
         spec = self.spec
-        if isinstance(spec.layers, list):
-            graph = self.stack(spec.layers)
-        else:
-            graph = self.dag(spec.layers)
+        graph = self.stack(spec.layers) if isinstance(spec.layers, list) else self.dag(spec.layers)
         self.check_compile(graph)
         return graph
 
@@ -175,7 +172,9 @@ class _GraphBuilder:
         for name, entry in entries.items():
             path = ("layers", name)
             if entry.inputs is None:
-                if previous is None:
+                if previous is None and not spec.inputs:
+                    inputs = None  # already reported: the model has no input at all
+                elif previous is None:
                     self.error(
                         path,
                         f"node '{name}' does not say what it is called on, and the model has "
@@ -209,7 +208,7 @@ class _GraphBuilder:
     def ref(self, raw: str, path: Path, names: dict[str, None], entries: dict[str, LayerSpec]) -> Ref:
         name, index = split_reference(raw)
         if name not in names:
-            near = suggest(name, names)
+            near = self.near(name, names, "nodes")
             self.error(path, f"unknown node '{name}'", f"did you mean '{near}'?" if near else None)
         elif index is not None and name in self.spec.inputs:
             self.error(path, f"'{raw}': input '{name}' has one output; index only a layer with several")
@@ -225,7 +224,8 @@ class _GraphBuilder:
             return None
         if target not in entries:
             what = "an input, not a layer" if target in self.spec.inputs else "unknown"
-            near = suggest(target, [n for n in entries if n != name])
+            near = self.near(target, entries, "layers")
+            near = near if near != name else None
             self.error(
                 path,
                 f"'share' names '{target}', which is {what}",
@@ -234,7 +234,9 @@ class _GraphBuilder:
             return None
         return target
 
-    def outputs(self, names: dict[str, None], entries: dict[str, LayerSpec], nodes: list[Node]) -> Refs | None:
+    def outputs(
+        self, names: dict[str, None], entries: dict[str, LayerSpec], nodes: list[Node]
+    ) -> Refs | None:
         raw = self.spec.outputs
         if raw is None:
             return Ref(nodes[-1].name) if nodes else None
@@ -324,7 +326,7 @@ class _GraphBuilder:
             if isinstance(value, dict) and "type" not in value:
                 for key in value:
                     if key not in outputs:
-                        near = suggest(key, outputs)
+                        near = self.near(key, outputs, "outputs")
                         self.error(
                             ("compile", field_name, key),
                             f"'{key}' is not an output of the model",

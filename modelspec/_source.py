@@ -40,10 +40,10 @@ _CORE = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 _resolver = yaml.resolver.Resolver()
 # Plain identifiers that YAML 1.1 reads as something other than a string.
-_WORDS = frozenset(
-    "y Y yes Yes YES n N no No NO true True TRUE false False FALSE on On ON off Off OFF "
-    "null Null NULL".split()
-)
+_WORDS = frozenset((
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
+    "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL",
+))  # fmt: skip
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -168,11 +168,25 @@ def read_source(path: str | os.PathLike) -> Source:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise fail(
-            f"the file is not valid UTF-8 (byte 0x{raw[e.start]:02x} at line {line}, column {column})",
-            line,
-            column,
+        start = raw.rfind(b"\n", 0, e.start) + 1
+        end = raw.find(b"\n", e.start)
+        before = raw[start : e.start].decode("utf-8", "replace")
+        column = len(before) + 1  # in characters, as an editor counts them
+        shown = raw[start : end if end >= 0 else len(raw)].decode("utf-8", "replace").rstrip("\r")
+        raise SpecError(
+            [
+                Problem(
+                    (),
+                    f"the file is not valid UTF-8 (byte 0x{raw[e.start]:02x} at line {line}, column {column})",
+                    name,
+                    line,
+                    column,
+                    "save the file as UTF-8; if it is Latin-1 or Windows-1252, your editor can convert it",
+                    "error",
+                    None,
+                    shown,
+                )
+            ]
         ) from None
     return parse(text, name, base_dir=os.path.dirname(os.path.abspath(name)))
 
@@ -229,6 +243,9 @@ _CLOSER = {"sequence": "]", "mapping": "}"}
 def _at(source: Source, message: str, mark: Any, hint: str | None) -> Problem:
     """A problem at a YAML mark (0-based line and column)."""
     line, column = mark.line + 1, mark.column + 1
+    last = source.text.count("\n") + 1
+    if line > last:  # the end of a text without a final newline: its last line
+        line, column = last, len(source.text) - (source.text.rfind("\n") + 1) + 1
     return Problem((), message, source.name, line, column, hint, "error", None, source.line_text(line))
 
 
@@ -244,10 +261,19 @@ def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
     indent = len(line_text) - len(line_text.lstrip(" "))
     flow = next((kind for kind in _CLOSER if f"flow {kind}" in context), None)
 
+    if "simple key" in context and opened is not None and opened.line < mark.line:
+        # A line that is neither `key: value` nor a list item: PyYAML notices on a later line.
+        return _at(
+            source,
+            "invalid YAML: this line is neither `key: value` nor a list item (no ':' follows "
+            + ("before the end of the file)" if at_end else f"before line {mark.line + 1})"),
+            opened,
+            "a key and its value are written `key: value`; a list item starts with '- '",
+        )
     if "quoted scalar" in context and opened is not None and "end of stream" in problem:
         return _at(
             source,
-            f"invalid YAML: this quoted string is never closed (the file ends at line {mark.line + 1})",
+            "invalid YAML: this quoted string is never closed (the file ends first)",
             opened,
             "end the string with the quote it starts with",
         )
@@ -265,26 +291,67 @@ def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
         hint = "YAML indents with spaces; this line has a tab"
     elif flow:
         hint = f"items are separated by ',', and the {flow} ends with '{_CLOSER[flow]}': is one missing, or one too many?"
-    elif "block" in context and opened is not None and (
-        "expected key" in problem or "expected '-'" in problem or "expected <block end>" in problem
+    elif (
+        "block" in context
+        and opened is not None
+        and ("expected key" in problem or "expected '-'" in problem or "expected <block end>" in problem)
     ):
         what = "keys of the mapping" if "mapping" in context else "items of the list"
         if "mapping" in context and line_text.lstrip(" ").startswith("-"):
-            hint = "a list item ('- ') cannot stand among the keys of a mapping: indent the list under its key"
+            hint = (
+                "a list item ('- ') cannot stand among the keys of a mapping: indent the list under its key"
+            )
         elif indent == opened.column:
             hint = f"check this line and the one above: the {what} that starts at line {opened.line + 1} goes on here"
         else:
+            above = _content_column(source, mark.line)
             hint = (
-                f"check the indentation: the {what} that starts at line {opened.line + 1} are at "
-                f"column {opened.column + 1}; this line starts at column {indent + 1}"
+                f"check the indentation: this line starts at column {indent + 1}"
+                + (f", the line above at column {above}" if above not in (None, indent + 1) else "")
+                + f", and the {what} that starts at line {opened.line + 1} at column {opened.column + 1}"
             )
+    elif "mapping values are not allowed" in problem and _content_column(source, mark.line) not in (
+        None,
+        indent + 1,
+    ):
+        above = _content_column(source, mark.line)
+        hint = f"check the indentation: this line starts at column {indent + 1}, the line above at column {above}"
     elif "could not find expected ':'" in problem or "mapping values are not allowed" in problem:
         hint = "a key and its value are written `key: value`; quote a value that holds ': '"
+    elif "found unexpected ':'" in problem:
+        hint = "write a space after ':' (`key: value`), or quote a value that holds ':'"
+    elif "expected <document start>" in problem:
+        first = next(
+            (i for i, text in enumerate(source.lines) if text.strip() and text.lstrip()[0] != "#"), 0
+        )
+        hint = (
+            f"the first key (line {first + 1}) is indented: top-level keys start at column 1"
+            if source.lines and source.lines[first].startswith(" ")
+            else "a spec is one mapping: check the indentation of this line and the ones above"
+        )
+    elif "block scalar" in context:
+        hint = "'|' and '>' start a block of text: quote a value that begins with them"
     elif "cannot start any token" in problem and line_text[mark.column : mark.column + 1] in ("@", "`"):
         hint = f"'{line_text[mark.column]}' is reserved in YAML: quote the value"
     elif "anchor" in context or "alias" in context:
         hint = "'&' starts an anchor and '*' an alias: quote a value that begins with them"
     return _at(source, message, mark, hint)
+
+
+def _content_column(source: Source, line: int) -> int | None:
+    """The 1-based column where the content of the last non-blank line before 0-based ``line`` starts.
+
+    For a list item (``- key: value``) that is the column of ``key``.
+    """
+    for text in reversed(source.lines[:line]):
+        stripped = text.lstrip(" ")
+        if stripped and not stripped.startswith("#"):
+            column = len(text) - len(stripped)
+            while stripped.startswith("- "):
+                column += 2 + len(stripped[2:]) - len(stripped[2:].lstrip(" "))
+                stripped = stripped[2:].lstrip(" ")
+            return column + 1
+    return None
 
 
 def _reader_problem(source: Source, e: yaml.reader.ReaderError) -> Problem:
@@ -375,7 +442,9 @@ class _Builder:
         self.total += n
         if self.total > MAX_NODES:
             self.fail(
-                (), f"the document expands to more than {MAX_NODES:,} values (through aliases?)", mark,
+                (),
+                f"the document expands to more than {MAX_NODES:,} values (through aliases?)",
+                mark,
                 "a spec this large is refused to bound memory and time; check for nested aliases",
             )
 
@@ -425,7 +494,9 @@ class _Builder:
         sources = value if isinstance(value, list) else [value]
         for item in sources:
             if not isinstance(item, dict):
-                self.note(top.path + ("<<",), "a merge key ('<<') takes a mapping or a list of mappings", span)
+                self.note(
+                    top.path + ("<<",), "a merge key ('<<') takes a mapping or a list of mappings", span
+                )
                 break
             for k, v in item.items():
                 if k not in top.explicit and k not in top.container:
@@ -495,7 +566,9 @@ class _Builder:
         span = _span(event.start_mark, event.end_mark)
         path, _ = self.child_path()
         if event.anchor not in self.anchors:
-            self.fail(path, f"unknown alias '*{event.anchor}'", event.start_mark, "define it first with '&name'")
+            self.fail(
+                path, f"unknown alias '*{event.anchor}'", event.start_mark, "define it first with '&name'"
+            )
         value, size = self.anchors[event.anchor]
         self.count(size, event.start_mark)
         self.add(value, size, span, None)
@@ -510,7 +583,10 @@ def _scalar_value(event: yaml.ScalarEvent) -> Any:
         if value.isidentifier() and value not in _WORDS:
             return value  # the common case, a plain name: no resolver needed
         if value.isascii() and value.isdigit() and (value == "0" or value[0] != "0"):  # not '²' or '٣'
-            return int(value)
+            try:
+                return int(value)
+            except ValueError:  # more digits than Python converts: kept as text, as the resolver path does
+                return value
         tag = _resolver.resolve(yaml.ScalarNode, value, (True, False))
     else:
         tag = _CORE + "str"

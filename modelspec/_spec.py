@@ -16,10 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ._catalog import suggest
-from ._errors import Path, Problem, SpecError
+from ._errors import Path, Problem, SpecError, shown
 from ._source import Source
 
 FORMAT_VERSION = 1
+
+MAX_LAYERS = 100_000
+"""Most layer entries in a spec: checked before any per-layer work, so a huge spec is refused at once."""
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 """Input and node names: what Keras accepts as a layer name, and what a reference can hold."""
@@ -42,6 +45,17 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
 KerasObject = Union[str, dict[str, Any]]
 """A Keras object: a string identifier, or ``{type: ClassName, ...arguments}``."""
+
+
+MAX_SEED = 2**32 - 1
+"""Largest seed: Keras and NumPy seed their generators with 32-bit values."""
+
+
+def _check_seed(v: int | None) -> int | None:
+    # A validator, not Field(ge=..., le=...), so the JSON Schema stays as generated.
+    if v is not None and not 0 <= v <= MAX_SEED:
+        raise ValueError(f"a seed is between 0 and {MAX_SEED:,} (2**32 - 1), got {shown(v)}")
+    return v
 
 
 class _Model(BaseModel):
@@ -126,10 +140,19 @@ class DataSpec(_Model):
     sep: str = Field(",", description="The column separator.")
     features: list[str] | None = Field(None, description="Feature columns (default: all but the targets).")
     target: str | dict[str, str] = Field(description="The target column, or output name -> column.")
-    test_split: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.2, description="Share held out for the final test.")
-    validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.0, description="Share of the rest held out for validation.")
+    test_split: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.2, description="Share held out for the final test."
+    )
+    validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="Share of the rest held out for validation."
+    )
     shuffle: bool = Field(True, description="Shuffle rows before splitting.")
     seed: int | None = Field(0, description="Seed of the shuffle.")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int | None) -> int | None:
+        return _check_seed(v)
 
     @field_validator("test_split", "validation_split", mode="before")
     @classmethod
@@ -144,9 +167,12 @@ class TrainSpec(_Model):
     normalize: bool = Field(False, description="Adapt a Normalization layer on the training features.")
     epochs: Annotated[int, Field(ge=1)] = Field(10, description="Passes over the training data.")
     batch_size: Annotated[int, Field(ge=1)] = Field(32, description="Samples per gradient step.")
-    callbacks: list[KerasObject] = Field(default_factory=list, description="Keras callbacks: {type: EarlyStopping, ...}.")
+    callbacks: list[KerasObject] = Field(
+        default_factory=list, description="Keras callbacks: {type: EarlyStopping, ...}."
+    )
     distribution: Literal["none", "mirrored", "multi_worker_mirrored", "data_parallel"] = Field(
-        "none", description="none | mirrored | multi_worker_mirrored (tf.distribute) | data_parallel (keras.distribution)."
+        "none",
+        description="none | mirrored | multi_worker_mirrored (tf.distribute) | data_parallel (keras.distribution).",
     )
 
 
@@ -166,18 +192,26 @@ class ModelSpec(_Model):
         description="A list (linear stack: keras.Sequential) or node name -> layer (a DAG: functional keras.Model)."
     )
     outputs: Reference | list[Reference] | dict[str, Reference] | None = Field(
-        None, description="Mapping form: a reference, a list, or output name -> reference. Omitted: the last node."
+        None,
+        description="Mapping form: a reference, a list, or output name -> reference. Omitted: the last node.",
     )
     compile: CompileSpec | None = None
     train: TrainSpec | None = None
 
     _source: Source | None = PrivateAttr(None)
 
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int | None) -> int | None:
+        return _check_seed(v)
+
     @field_validator("modelspec")
     @classmethod
     def _version(cls, v: int) -> int:
         if v != FORMAT_VERSION:
-            raise ValueError(f"unsupported format version {v!r}; this modelspec reads version {FORMAT_VERSION}")
+            raise ValueError(
+                f"unsupported format version {v!r}; this modelspec reads version {FORMAT_VERSION}"
+            )
         return v
 
     @property
@@ -214,9 +248,7 @@ class ModelSpec(_Model):
         Short lists and entries are written on one line, as people write
         specs, so the text diffs well.
         """
-        return yaml.dump(
-            self.to_data(), Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100
-        )
+        return yaml.dump(self.to_data(), Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
 
     def problem(self, path: Path, message: str, hint: str | None = None, **kw: Any) -> Problem:
         """A problem located in this spec's source (unlocated when it has none)."""
@@ -266,16 +298,38 @@ def to_spec(source: Source, custom_objects: dict[str, Any] | None = None) -> Mod
 
     data = source.data
     if data is None:
-        raise SpecError([source.problem((), "the spec is empty", "a spec starts with 'modelspec: 1'")])
+        raise SpecError(
+            [source.problem((), "the spec is empty", "a spec is a mapping that starts with 'modelspec: 1'")]
+        )
     if not isinstance(data, dict):
-        raise SpecError([
-            source.problem((), f"a spec is a mapping of keys (modelspec, inputs, layers, ...), got {_kind(data)}")
-        ])
+        raise SpecError(
+            [
+                source.problem(
+                    (),
+                    f"a spec is a mapping of keys (modelspec, inputs, layers, ...), got {_kind(data)}",
+                    "write `modelspec: 1`, then `layers:` and the other keys, each at the start of a line",
+                )
+            ]
+        )
+    layers = data.get("layers")
+    if isinstance(layers, (list, dict)) and len(layers) > MAX_LAYERS:
+        raise SpecError(
+            [
+                source.problem(
+                    ("layers",),
+                    f"the spec has {len(layers):,} layers; at most {MAX_LAYERS:,} are allowed",
+                    "a model this large is refused to bound the time and memory of checking it",
+                    key=True,
+                )
+            ]
+        )
     problems = _reserved(source, data)
     try:
         spec = ModelSpec.model_validate(data)
     except pydantic.ValidationError as e:
-        problems += _pydantic_problems(source, e.errors())
+        errors = e.errors()
+        problems += _pydantic_problems(source, errors)
+        problems += _check_valid_parts(source, data, errors, custom_objects or {})
         raise SpecError(problems) from None
     spec._source = source
     problems += check_spec(spec, custom_objects or {})
@@ -287,15 +341,52 @@ def to_spec(source: Source, custom_objects: dict[str, Any] | None = None) -> Mod
         except SpecError as e:
             problems += e.problems
         raise SpecError(problems)
+    from ._lint import lint  # warnings only for a spec without errors: broken parts mislead them
+
+    problems += lint(spec)
     spec._warnings = [p for p in problems if p.severity == "warning"]  # type: ignore[attr-defined]
     return spec
+
+
+def _check_valid_parts(
+    source: Source, data: dict, errors: list[dict], custom_objects: dict[str, Any]
+) -> list[Problem]:
+    """The catalog problems of the parts pydantic accepted, when another part failed.
+
+    Two mistakes in different places are reported together: each layer entry,
+    ``compile`` and ``train`` without a schema error of its own is checked
+    against the catalog on its own.
+    """
+    from ._arguments import check_spec
+
+    bad = {tuple(_real_path(data, tuple(err["loc"]), err["type"]))[:2] for err in errors}
+    bad |= {path[:1] for path in bad}
+    layers = data.get("layers")
+    if not isinstance(layers, (list, dict)):
+        return []
+
+    def valid(model: type[BaseModel], value: Any) -> Any:
+        try:
+            return model.model_validate(value)
+        except pydantic.ValidationError:  # reported already, under a path pydantic labels differently
+            return None
+
+    items = layers.items() if isinstance(layers, dict) else enumerate(layers)
+    entries = {key: valid(LayerSpec, entry) if ("layers", key) not in bad else None for key, entry in items}
+    parts: dict[str, Any] = {"layers": list(entries.values()) if isinstance(layers, list) else entries}
+    for name, model in (("compile", CompileSpec), ("train", TrainSpec)):
+        if isinstance(data.get(name), dict) and (name,) not in bad:
+            parts[name] = valid(model, data[name])
+    partial = ModelSpec.model_construct(**parts)
+    partial._source = source
+    return check_spec(partial, custom_objects)
 
 
 def _reserved(source: Source, data: dict) -> list[Problem]:
     found = [source.problem((k,), msg, key=True) for k, msg in RESERVED_TOP.items() if k in data]
     layers = data.get("layers")
-    entries = layers.items() if isinstance(layers, dict) else enumerate(layers or [])
     if isinstance(layers, (dict, list)):
+        entries = layers.items() if isinstance(layers, dict) else enumerate(layers)
         for key, entry in entries:
             if isinstance(entry, dict):
                 found += [
@@ -324,20 +415,28 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        return f"the string {value!r}"
-    return f"{type(value).__name__} {value!r}"
+        return f"the string {shown(value)}"
+    return f"{type(value).__name__} {shown(value)}"
 
 
-def _real_path(data: Any, loc: tuple) -> Path:
-    """Pydantic's ``loc`` without its union-branch labels: the keys that exist in the data."""
+def _real_path(data: Any, loc: tuple, kind: str | None = None) -> Path:
+    """Pydantic's ``loc`` without its union-branch labels: the keys that exist in the data.
+
+    Args:
+        data: The document.
+        loc: Pydantic's location of an error.
+        kind: Pydantic's error type: for ``missing`` the last part names a
+            key that is not in the data; otherwise it may be a union label
+            (``list[LayerSpec]``) or ``[key]``, which are dropped.
+    """
     path: list = []
     for i, part in enumerate(loc):
-        if isinstance(data, dict) and isinstance(part, str) and part in data:
+        if (isinstance(data, dict) and part in data and not isinstance(part, bool)) or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        ):
             data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        elif isinstance(data, dict) and isinstance(part, str) and i == len(loc) - 1:
-            data = None  # a missing key
+        elif kind == "missing" and isinstance(data, dict) and isinstance(part, str) and i == len(loc) - 1:
+            data = None  # the missing key
         else:
             continue  # a union label such as 'list[LayerSpec]', or '[key]'
         path.append(part)
@@ -375,6 +474,21 @@ def _pydantic_problems(source: Source, errors: list[dict]) -> list[Problem]:
     return kept
 
 
+_MISSING_HINTS = {
+    "modelspec": "start the file with `modelspec: 1`, the version of the format it is written in",
+    "layers": "a spec lists its layers under `layers:`",
+    "shape": "an input needs its shape without the batch axis, e.g. `{shape: [4]}`",
+}
+
+_LITERAL_ALIASES = {
+    "float": "float32",
+    "int": "int32",
+    "double": "float64",
+    "half": "float16",
+    "str": "string",
+}
+"""What a word that is not a choice usually means (numpy's and C's names for dtypes)."""
+
 _TYPE_WORDS = {
     "int": "an integer",
     "float": "a number",
@@ -389,8 +503,8 @@ _TYPE_WORDS = {
 def _problem(source: Source, err: dict) -> Problem:
     """One pydantic error as a located problem in our words."""
     loc = tuple(err["loc"])
-    path = _real_path(source.data, loc)
     kind, got = err["type"], err.get("input")
+    path = _real_path(source.data, loc, kind)
     message = err["msg"]
     hint = None
     key = False
@@ -398,27 +512,43 @@ def _problem(source: Source, err: dict) -> Problem:
         field = loc[-1]
         path = path[:-1] if path and path[-1] == field else path
         message = f"'{field}' is required"
+        hint = _MISSING_HINTS.get(field)
         key = True
     elif kind == "extra_forbidden":
         parent_model = _model_at(loc[:-1])
         allowed = list(parent_model.model_fields) if parent_model else []
-        message = f"unknown key '{loc[-1]}'"
+        message = f"unknown key {shown(str(loc[-1]))}"
         near = suggest(str(loc[-1]), allowed)
-        hint = f"did you mean '{near}'?" if near else (f"expected one of: {', '.join(allowed)}" if allowed else None)
+        hint = (
+            f"did you mean '{near}'?"
+            if near
+            else (f"expected one of: {', '.join(allowed)}" if allowed else None)
+        )
         key = True
     elif kind.endswith("_type") and kind[: -len("_type")] in _TYPE_WORDS:
         message = f"expected {_TYPE_WORDS[kind[: -len('_type')]]}, got {_kind(got)}"
     elif kind == "literal_error":
-        message = f"{message[0].lower()}{message[1:]}, got {_kind(got)}"
+        expected = str(err.get("ctx", {}).get("expected", ""))
+        choices = re.findall(r"'([^']*)'", expected)
+        # "expected ..." like the type errors, so a union's branches merge into one message.
+        message = f"expected {'one of ' if len(choices) > 1 else ''}{expected}, got {_kind(got)}"
+        near = _LITERAL_ALIASES.get(got) if isinstance(got, str) else None
+        near = near if near in choices else suggest(str(got), choices) if isinstance(got, str) else None
+        hint = f"did you mean '{near}'?" if near else None
     elif kind == "string_pattern_mismatch":
         key = loc[-1] == "[key]"
-        message = f"{got!r} is not a valid name: use letters, digits, '_', '-' and '.', starting with a letter or '_'"
+        message = (
+            f"{shown(got)} is not a valid name: use letters, digits, '_', '-' and '.', "
+            "starting with a letter or '_'"
+        )
         if "[" in str(got):
-            message = f"{got!r} is not a valid reference: a name, or name[i] for the i-th output"
+            message = f"{shown(got)} is not a valid reference: a name, or name[i] for the i-th output"
     elif kind == "value_error":
         message = str(err.get("ctx", {}).get("error", message))
+        if loc == ("modelspec",):
+            hint = "a newer modelspec may read this file; or write `modelspec: 1` for this format"
     elif kind in ("greater_than_equal", "greater_than", "less_than", "less_than_equal"):
-        message = f"{message[0].lower()}{message[1:]}, got {got!r}"
+        message = f"{message[0].lower()}{message[1:]}, got {shown(got)}"
     else:
         message = f"{message[0].lower()}{message[1:]}" + (f", got {_kind(got)}" if got is not None else "")
     return source.problem(path, message, hint, key=key)
