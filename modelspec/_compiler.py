@@ -11,6 +11,7 @@ modules) through the catalog's allowlist, or from the caller's custom objects.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from . import _catalog as catalog
@@ -62,8 +63,15 @@ class _Compiler:
         self.spec = graph.spec
         self.custom = custom_objects
 
-    def fail(self, path: Path, message: str, error: BaseException, *, key: bool = True) -> SpecError:
-        return SpecError([self.spec.problem(path, f"{message}: {_keras_message(error)}", key=key)])
+    def fail(
+        self, path: Path, message: str, error: BaseException, *, key: bool = True, args: Any = ()
+    ) -> SpecError:
+        """A located problem for a Keras error; at the argument it names, if it names one of ``args``."""
+        text = _keras_message(error)
+        named = [(m.start(), a) for a in args if (m := re.search(rf"\b{re.escape(a)}\b", text))]
+        if named:
+            path, key = path + (min(named)[1],), False
+        return SpecError([self.spec.problem(path, f"{message}: {text}", key=key)])
 
     def run(self) -> Any:
         keras = self.keras
@@ -129,7 +137,9 @@ class _Compiler:
         try:
             return self.make_layer(entry.type, entry.args, keras_name)  # type: ignore[arg-type]
         except Exception as e:  # noqa: BLE001 - any Keras refusal is the user's to fix
-            raise self.fail(node.path, f"Keras could not create this {entry.type} layer", e) from None
+            raise self.fail(
+                node.path, f"Keras could not create this {entry.type} layer", e, args=entry.args
+            ) from None
 
     # -- models ------------------------------------------------------------
 
@@ -169,7 +179,7 @@ class _Compiler:
                 made[node.name] = self.node_layer(node, made)
         for node in self.graph.nodes:
             layer = made[node.share] if node.share else made[node.name]
-            args = self.resolve(node.inputs, tensors)
+            args = self.resolve(node.inputs, tensors, node.path + ("inputs",))
             try:
                 if isinstance(node.inputs, dict):
                     first = self.first_call_argument(node)
@@ -182,7 +192,7 @@ class _Compiler:
                 raise self.fail(
                     node.path, f"Keras could not call {what} on {_describe(node.inputs)}", e
                 ) from None
-        outputs = self.resolve(self.graph.outputs, tensors)
+        outputs = self.resolve(self.graph.outputs, tensors, ("outputs",))
         inputs = [tensors[name] for name in self.graph.inputs]
         try:
             return keras.Model(
@@ -199,14 +209,31 @@ class _Compiler:
         info = catalog.layer(target.entry.type or "")
         return info.call[0] if info is not None and info.call else None
 
-    def resolve(self, refs: Refs | None, tensors: dict[str, Any]) -> Any:
+    def resolve(self, refs: Refs | None, tensors: dict[str, Any], path: Path) -> Any:
+        """The tensors ``refs`` name; ``name[i]`` must pick an existing output of a multi-output layer."""
         if isinstance(refs, Ref):
             value = tensors[refs.name]
-            return value if refs.index is None else value[refs.index]
+            if refs.index is None:
+                return value
+            several = isinstance(value, (list, tuple))
+            if not several or not -len(value) <= refs.index < len(value):
+                has = f"{len(value)} outputs" if several else "one output"
+                raise SpecError(
+                    [
+                        self.spec.problem(
+                            path,
+                            f"'{refs}': node '{refs.name}' has {has}",
+                            f"index it from 0 to {len(value) - 1}"
+                            if several
+                            else f"write '{refs.name}' without an index",
+                        )
+                    ]
+                )
+            return value[refs.index]
         if isinstance(refs, dict):
-            return {k: self.resolve(v, tensors) for k, v in refs.items()}
+            return {k: self.resolve(v, tensors, path + (k,)) for k, v in refs.items()}
         if isinstance(refs, list):
-            return [self.resolve(v, tensors) for v in refs]
+            return [self.resolve(v, tensors, path + (i,)) for i, v in enumerate(refs)]
         return None
 
     # -- compile -----------------------------------------------------------

@@ -8,6 +8,7 @@ uses, each at its line.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -67,7 +68,11 @@ class Graph:
 
     def node(self, name: str) -> Node:
         """The node called ``name``."""
-        return next(n for n in self.nodes if n.name == name)
+        return self._by_name[name]
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes}
 
     def output_names(self) -> list[str]:
         """The names Keras gives the outputs (the keys of per-output compile mappings)."""

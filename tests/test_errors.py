@@ -203,7 +203,8 @@ def test_readme_section_shows_real_output(monkeypatch, capsys):
     """The README's error report is the real output of the command it shows."""
     from conftest import ROOT
 
-    section = (CASES / "README_errors_section.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## When a spec is wrong") :]
     command = "$ modelspec validate tests/cases/README_example.yaml\n"
     shown = section[section.index(command) + len(command) : section.index("$ echo $?")]
     monkeypatch.chdir(ROOT)
@@ -541,7 +542,6 @@ def test_debug_shows_the_traceback(monkeypatch, capsys):
     assert code == 1 and "Traceback (most recent call last)" in err
 
 
-@pytest.mark.xfail(strict=True, reason="_cli.main names args.spec only; validate has args.specs (see report)")
 def test_internal_error_in_validate_names_the_spec(monkeypatch, capsys):
     from modelspec import _api
 
@@ -555,9 +555,6 @@ def test_internal_error_in_validate_names_the_spec(monkeypatch, capsys):
     assert spec in err
 
 
-@pytest.mark.xfail(
-    strict=True, reason="_compiler resolves references outside its try: IndexError, not a located error"
-)
 @pytest.mark.parametrize("where", ["inputs", "outputs"])
 def test_output_index_out_of_range_is_located(where, write_spec, tmp_path, capsys):
     # LSTM with return_state has 3 outputs: index 7 does not exist.
