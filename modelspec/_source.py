@@ -249,6 +249,10 @@ def _at(source: Source, message: str, mark: Any, hint: str | None) -> Problem:
     return Problem((), message, source.name, line, column, hint, "error", None, source.line_text(line))
 
 
+_INDEXED = re.compile(r"(?<![\w'\"])[A-Za-z_][\w.\-]*\[-?\d+\]")
+"""An unquoted reference with an index, ``lstm[1]``."""
+
+
 def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
     """PyYAML's error in our words: at the place to fix (an unclosed bracket: where it opens), with a hint."""
     context, problem = str(e.context or "").strip(), str(e.problem or "").strip()
@@ -289,6 +293,9 @@ def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
     hint = None
     if "\t" in line_text[: mark.column + 1] or "'\\t'" in problem or "tab character" in problem:
         hint = "YAML indents with spaces; this line has a tab"
+    elif flow and (indexed := _INDEXED.search(line_text)):
+        # `inputs: lstm[1]` is fine in block style, but inside {...} or [...] the '[' opens a list.
+        hint = f"inside {{...}} or [...], quote a reference with an index: '{indexed.group(0)}'"
     elif flow:
         hint = f"items are separated by ',', and the {flow} ends with '{_CLOSER[flow]}': is one missing, or one too many?"
     elif (
