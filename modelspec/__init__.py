@@ -20,6 +20,7 @@ try:
     from ._api import build, check, load, loads, register
     from ._errors import Problem, SpecError
     from ._spec import CompileSpec, DataSpec, InputSpec, LayerSpec, ModelSpec, TrainSpec
+    from ._train import TrainResult, train
 finally:
     if _gc_was_enabled:
         _gc.enable()
@@ -34,10 +35,12 @@ __all__ = [
     "ModelSpec",
     "Problem",
     "SpecError",
+    "TrainResult",
     "TrainSpec",
     "build",
     "check",
     "load",
     "loads",
     "register",
+    "train",
 ]

@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     c = command("schema", "print or write the JSON Schema of the spec format")
     c.add_argument("-o", "--output", metavar="FILE", help="write it to FILE (atomically) instead of printing")
 
+    from ._train_cli import add_commands
+
+    add_commands(command, plugins)
     return p
 
 
@@ -91,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if getattr(args, "debug", False):
             traceback.print_exc()
-        where = getattr(args, "spec", None) or getattr(args, "model", None) or ""
+        where = next((getattr(args, a) for a in ("current", "spec", "model") if getattr(args, a, None)), "")
         where = f" while processing {where}" if where else ""
         print(
             f"modelspec: internal error{where}: {type(e).__name__}: {e} (run with --debug for the traceback)",
@@ -194,11 +197,14 @@ def _validate(args: argparse.Namespace) -> int:
     objects = load_plugins(args.plugin)
     files = _spec_files(args.specs)
     if not files:
-        print("modelspec: no spec files (*.yaml, *.yml) found", file=sys.stderr)
+        print(
+            f"modelspec validate: no spec files (*.yaml, *.yml) in {', '.join(args.specs)}", file=sys.stderr
+        )
         return EXIT_INVALID
     problems: list[Problem] = []
     failed = 0
     for path in files:
+        args.current = path  # named by an internal error's message
         try:
             spec = load(path, custom_objects=objects)
             check(spec)

@@ -278,3 +278,29 @@ def test_keras_errors_point_at_the_node(text, line, words):
     assert (problem.file, problem.line) == ("bad.yaml", line)
     for word in words:
         assert word.lower() in problem.message.lower()
+
+
+def test_example_wine():
+    expected = keras.Sequential([
+        keras.Input(shape=(13,), name="chemistry"),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(3, activation="softmax", name="cultivar"),
+    ])  # fmt: skip
+    model = build("wine")
+    assert model.name == "wine_mlp"
+    assert_same_network(model, expected)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+
+
+def test_example_linnerud():
+    exercises = keras.Input(shape=(3,), name="exercises")
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(exercises)
+    weight = keras.layers.Dense(1, name="weight")(hidden)
+    waist = keras.layers.Dense(1, name="waist")(hidden)
+    expected = keras.Model(exercises, [weight, waist])
+    model = build("linnerud")
+    assert model.output_names == ["weight", "waist"]
+    assert_same_network(model, expected)
+    # Two regression outputs, each with its loss: fit takes two targets.
+    data = random_inputs(model, batch=4)
+    model.fit(data, [np.zeros((4, 1)), np.zeros((4, 1))], epochs=1, verbose=0)
