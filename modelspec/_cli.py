@@ -8,6 +8,7 @@ The only module that prints problems and picks exit statuses:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -91,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelspec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `modelspec schema | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stops the flush at exit from failing again
+        return EXIT_OK
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if getattr(args, "debug", False):
             traceback.print_exc()
@@ -137,7 +142,7 @@ def _github(p: Problem) -> str:
         props.append(f"line={p.line}")
         if p.column is not None:
             props.append(f"col={p.column}")
-    props.append(f"title={esc('modelspec ' + format_path(p.path), True)}")
+    props.append(f"title={esc(('modelspec ' + format_path(p.path)).strip(), True)}")
     message = p.message + (f" (hint: {p.hint})" if p.hint else "")
     return f"::{p.severity} {','.join(props)}::{esc(message)}"
 

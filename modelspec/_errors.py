@@ -23,7 +23,7 @@ def format_path(path: Path) -> str:
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
-    return out or "<spec>"
+    return out
 
 
 def shown(value: object, width: int = 60) -> str:
@@ -172,7 +172,8 @@ class Problem:
         Control characters (and bidirectional overrides) from the spec are
         shown as ``?``: a hostile spec must not drive the terminal.
         """
-        text = _printable(f"{self.location()}: {self.severity}: {format_path(self.path)}: {self.message}")
+        where = f"{format_path(self.path)}: " if self.path else ""  # a file-level problem has no path
+        text = _printable(f"{self.location()}: {self.severity}: {where}{self.message}")
         if excerpt and self.source_line is not None and self.line is not None:
             shown, column = _clip(_printable(self.source_line.expandtabs(1)), self.column or 1)
             gutter = f"{self.line:>5} | "

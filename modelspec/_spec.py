@@ -141,13 +141,17 @@ class DataSpec(_Model):
     features: list[str] | None = Field(None, description="Feature columns (default: all but the targets).")
     target: str | dict[str, str] = Field(description="The target column, or output name -> column.")
     test_split: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        0.2, description="Share held out for the final test."
+        0.2,
+        description="Share of the rows held out for the final test; the same rows as "
+        "sklearn's train_test_split(test_size, random_state=seed, shuffle) picks.",
     )
     validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        0.0, description="Share of the rest held out for validation."
+        0.0,
+        description="Share of the remaining rows held out for validation: the last ones, "
+        "as Keras's fit(validation_split=...) takes them.",
     )
-    shuffle: bool = Field(True, description="Shuffle rows before splitting.")
-    seed: int | None = Field(0, description="Seed of the shuffle.")
+    shuffle: bool = Field(True, description="Shuffle the rows before the test split.")
+    seed: int | None = Field(0, description="Seed of the shuffle (random_state of train_test_split).")
 
     @field_validator("seed")
     @classmethod

@@ -35,9 +35,9 @@ from modelspec._cli import main
 CASE_FILES = sorted(CASES.glob("*.yaml"))
 
 HEADER = re.compile(
-    r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<severity>error|warning): (?P<path>.*?): (?P<message>.*)$"
+    r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<severity>error|warning): (?:(?P<path>[^\s:]+): )?(?P<message>.*)$"
 )
-"""The first line of a reported problem: ``file:line:column: severity: path: message``."""
+"""The first line of a reported problem: ``file:line:column: severity: path: message`` (no path for the whole file)."""
 
 
 @dataclass
@@ -62,7 +62,7 @@ def parse_report(text: str) -> tuple[list[Reported], list[str]]:
         m = HEADER.match(raw)
         if m:
             col = int(m["col"]) if m["col"] else None
-            problems.append(Reported(m["file"], int(m["line"]), col, m["severity"], m["path"], m["message"]))
+            problems.append(Reported(m["file"], int(m["line"]), col, m["severity"], m["path"] or "", m["message"]))
         elif problems and raw.startswith("      hint: "):
             problems[-1].hint = raw[len("      hint: ") :]
         elif problems and re.match(r"^ *\d* \| ", raw):
@@ -223,7 +223,7 @@ def test_empty_file(tmp_path, capsys):
     path.write_bytes(b"")
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert code == 1
-    assert f"{path}:1:1: error: <spec>: the spec is empty" in err
+    assert f"{path}:1:1: error: the spec is empty" in err
     assert "modelspec: 1" in err  # the hint says how a spec starts
 
 
@@ -231,7 +231,7 @@ def test_missing_file_names_the_path(tmp_path, capsys):
     path = tmp_path / "nowhere" / "spec.yaml"
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert code == 1
-    assert f"{path}: error: <spec>: no such file" in err
+    assert f"{path}: error: no such file" in err
     code, _, err = run_cli(["build", str(path), "-o", str(tmp_path / "m.keras")], capsys)
     assert code == 1 and f"{path}: error" in err and "no such file" in err
 
@@ -241,7 +241,7 @@ def test_folder_given_as_spec(tmp_path, capsys):
     folder.mkdir()
     code, _, err = run_cli(["build", str(folder), "-o", str(tmp_path / "m.keras")], capsys)
     assert code == 1
-    assert f"{folder}: error: <spec>: is a folder, not a spec file" in err
+    assert f"{folder}: error: is a folder, not a spec file" in err
     with pytest.raises(modelspec.SpecError, match="is a folder"):
         modelspec.load(folder)
 
@@ -263,7 +263,7 @@ def test_permission_denied(tmp_path, capsys):
             pytest.skip("this user (root?) reads files whatever their mode")
         code, _, err = run_cli(["validate", str(path)], capsys)
         assert code == 1
-        assert f"{path}: error: <spec>: permission denied" in err
+        assert f"{path}: error: permission denied" in err
     finally:
         path.chmod(0o600)
 
@@ -279,7 +279,7 @@ def test_permission_denied_simulated(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(_source, "open", denied, raising=False)
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert code == 1
-    assert f"{path}: error: <spec>: permission denied: the file cannot be read" in err
+    assert f"{path}: error: permission denied: the file cannot be read" in err
 
 
 def test_invalid_utf8_is_located(tmp_path, capsys):
@@ -287,7 +287,7 @@ def test_invalid_utf8_is_located(tmp_path, capsys):
     path.write_bytes(b"modelspec: 1\nname: caf\xe9\n")
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert code == 1
-    assert f"{path}:2:10: error: <spec>: the file is not valid UTF-8 (byte 0xe9" in err
+    assert f"{path}:2:10: error: the file is not valid UTF-8 (byte 0xe9" in err
 
 
 def test_file_over_the_size_limit(tmp_path, capsys, monkeypatch):
@@ -297,7 +297,7 @@ def test_file_over_the_size_limit(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(["validate", str(path)], capsys)
     assert time.perf_counter() - start < 1.0
     assert code == 1
-    assert f"{path}: error: <spec>: the file is {path.stat().st_size:,} bytes" in err
+    assert f"{path}: error: the file is {path.stat().st_size:,} bytes" in err
     assert f"limited to {_source.MAX_BYTES:,} bytes" in err
     # Text given directly is bounded the same way.
     with pytest.raises(modelspec.SpecError, match="larger than"):

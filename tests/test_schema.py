@@ -74,3 +74,16 @@ def test_schema_command_prints_and_writes(tmp_path, capsys):
     out = tmp_path / "s.json"
     assert main(["schema", "-o", str(out)]) == 0
     assert out.read_text() == schema_text()
+
+
+def test_schema_into_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run(
+        f"{sys.executable} -m modelspec schema | head -c 10", shell=True, capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.stdout == '{\n "$schem'
+    assert "error" not in result.stderr
