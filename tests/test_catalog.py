@@ -90,7 +90,9 @@ def test_dense():
     dense = catalog.layer("Dense")
     assert dense.cls == "Dense" and dense.doc
     units = dense.args["units"]
-    assert units.required and units.default is catalog.MISSING and units.type == "int"  # from "Positive integer"
+    assert (
+        units.required and units.default is catalog.MISSING and units.type == "int"
+    )  # from "Positive integer"
     assert dense.args["activation"].kind == "activation"
     use_bias = dense.args["use_bias"]
     assert use_bias.default is True and use_bias.type == "bool" and not use_bias.required

@@ -62,7 +62,9 @@ def parse_report(text: str) -> tuple[list[Reported], list[str]]:
         m = HEADER.match(raw)
         if m:
             col = int(m["col"]) if m["col"] else None
-            problems.append(Reported(m["file"], int(m["line"]), col, m["severity"], m["path"] or "", m["message"]))
+            problems.append(
+                Reported(m["file"], int(m["line"]), col, m["severity"], m["path"] or "", m["message"])
+            )
         elif problems and raw.startswith("      hint: "):
             problems[-1].hint = raw[len("      hint: ") :]
         elif problems and re.match(r"^ *\d* \| ", raw):

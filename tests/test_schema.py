@@ -83,7 +83,11 @@ def test_schema_into_a_closed_pipe_ends_quietly():
     from conftest import ROOT
 
     result = subprocess.run(
-        f"{sys.executable} -m modelspec schema | head -c 10", shell=True, capture_output=True, text=True, cwd=ROOT
+        f"{sys.executable} -m modelspec schema | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.stdout == '{\n "$schem'
     assert "error" not in result.stderr
