@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import _catalog as catalog
-from ._errors import Path, Problem, Suggester, shown
+from ._errors import Path, Problem, Suggester, received, shown
 from ._spec import LayerSpec, ModelSpec
 
 _NOUN = {
@@ -190,7 +190,7 @@ class _Checker:
         else:
             wrong = _type_mismatch(info.type, value)
             if wrong:
-                self.error(path, f"expected {wrong}, got {_show(value)}")
+                self.error(path, f"expected {wrong}, got {received(value)}")
 
     def nested(self, value: Any, path: Path) -> None:
         """A layer entry inside an argument: ``layer: {type: LSTM, units: 64}``."""
@@ -199,7 +199,9 @@ class _Checker:
                 self.nested(item, path + (i,))
             return
         if not isinstance(value, dict):
-            self.error(path, f"expected a layer entry such as {{type: LSTM, units: 64}}, got {_show(value)}")
+            self.error(
+                path, f"expected a layer entry such as {{type: LSTM, units: 64}}, got {received(value)}"
+            )
             return
         args = dict(value)
         type_name = args.pop("type", None)
@@ -238,7 +240,7 @@ class _Checker:
             self.error(path, f"unknown {noun} {shown(value)}", f"did you mean '{near}'?" if near else None)
             return
         if not isinstance(value, dict):
-            self.error(path, f"expected {_a(noun)}: a name or {{type: Class, ...}}, got {_show(value)}")
+            self.error(path, f"expected {_a(noun)}: a name or {{type: Class, ...}}, got {received(value)}")
             return
         args = dict(value)
         type_name = args.pop("type", None)
@@ -311,20 +313,6 @@ def _type_mismatch(expected: str | None, value: Any) -> str | None:
 def _a(noun: str) -> str:
     """``noun`` with its indefinite article: 'an optimizer', 'a loss'."""
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-
-
-def _show(value: Any) -> str:
-    """A received value in a message (clipped: values can be huge)."""
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        text = shown(value, 40)
-        return f"a list {text}" if not text.endswith("...") else "a list"
-    return shown(value)
 
 
 def _choices(names: Iterable[str]) -> str | None:

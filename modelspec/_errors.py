@@ -131,6 +131,20 @@ class Suggester:
         return near
 
 
+def received(value: object) -> str:
+    """What the spec gave, as messages quote it: ``'sixty-four'``, ``a mapping`` (clipped)."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        text = shown(value, 40)
+        return f"a list {text}" if not text.endswith("...") else "a list"
+    return shown(value)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a spec, and where it is.

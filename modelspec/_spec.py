@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ._catalog import suggest
-from ._errors import Path, Problem, SpecError, shown
+from ._errors import Path, Problem, SpecError, received, shown
 from ._source import Source
 
 FORMAT_VERSION = 1
@@ -310,7 +310,7 @@ def to_spec(source: Source, custom_objects: dict[str, Any] | None = None) -> Mod
             [
                 source.problem(
                     (),
-                    f"a spec is a mapping of keys (modelspec, inputs, layers, ...), got {_kind(data)}",
+                    f"a spec is a mapping of keys (modelspec, inputs, layers, ...), got {received(data)}",
                     "write `modelspec: 1`, then `layers:` and the other keys, each at the start of a line",
                 )
             ]
@@ -407,20 +407,6 @@ def _drop(data: Any, path: Path) -> None:
     for part in path[:-1]:
         data = data[part]
     data.pop(path[-1], None)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the string {shown(value)}"
-    return f"{type(value).__name__} {shown(value)}"
 
 
 def _real_path(data: Any, loc: tuple, kind: str | None = None) -> Path:
@@ -530,12 +516,12 @@ def _problem(source: Source, err: dict) -> Problem:
         )
         key = True
     elif kind.endswith("_type") and kind[: -len("_type")] in _TYPE_WORDS:
-        message = f"expected {_TYPE_WORDS[kind[: -len('_type')]]}, got {_kind(got)}"
+        message = f"expected {_TYPE_WORDS[kind[: -len('_type')]]}, got {received(got)}"
     elif kind == "literal_error":
         expected = str(err.get("ctx", {}).get("expected", ""))
         choices = re.findall(r"'([^']*)'", expected)
         # "expected ..." like the type errors, so a union's branches merge into one message.
-        message = f"expected {'one of ' if len(choices) > 1 else ''}{expected}, got {_kind(got)}"
+        message = f"expected {'one of ' if len(choices) > 1 else ''}{expected}, got {received(got)}"
         near = _LITERAL_ALIASES.get(got) if isinstance(got, str) else None
         near = near if near in choices else suggest(str(got), choices) if isinstance(got, str) else None
         hint = f"did you mean '{near}'?" if near else None
@@ -554,7 +540,7 @@ def _problem(source: Source, err: dict) -> Problem:
     elif kind in ("greater_than_equal", "greater_than", "less_than", "less_than_equal"):
         message = f"{message[0].lower()}{message[1:]}, got {shown(got)}"
     else:
-        message = f"{message[0].lower()}{message[1:]}" + (f", got {_kind(got)}" if got is not None else "")
+        message = f"{message[0].lower()}{message[1:]}" + (f", got {received(got)}" if got is not None else "")
     return source.problem(path, message, hint, key=key)
 
 

@@ -325,7 +325,7 @@ def test_errors_at_the_end_of_a_file_without_final_newline(text):
 
 
 def test_top_level_list_and_scalar(capsys):
-    for text, got in (("- a\n- b\n", "got a list"), ("42\n", "got int 42"), ("null\n", "empty")):
+    for text, got in (("- a\n- b\n", "got a list"), ("42\n", "got 42"), ("null\n", "empty")):
         with pytest.raises(modelspec.SpecError, match=got) as info:
             modelspec.loads(text, source="top.yaml")
         (problem,) = info.value.problems
