@@ -430,7 +430,12 @@ def object_names(module: str, excluded: tuple[type, ...]) -> list[str]:
     for name in sorted(candidates):
         try:
             obj = mod.get(name)
-        except Exception:  # noqa: BLE001 - any failure means get() does not accept the name
+        except ImportError:
+            # Known to Keras, but it needs an optional package to be made (STFT
+            # needs scipy): listed, so the catalog is the same whatever is installed.
+            names.add(name)
+            continue
+        except Exception:  # noqa: BLE001 - any other failure means get() does not accept the name
             continue
         if obj is None:
             continue

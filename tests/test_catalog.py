@@ -154,7 +154,10 @@ def test_object_names_are_accepted_by_keras():
     for module in catalog.MODULES:
         mod = keras.optimizers.schedules if module == "schedules" else getattr(keras, module)
         for name in catalog.object_names(module) - {"acc", "crossentropy", "ce"}:
-            assert mod.get(name) is not None, (module, name)
+            try:
+                assert mod.get(name) is not None, (module, name)
+            except ImportError:  # an optional package (scipy for STFT) is not installed
+                continue
 
 
 def test_object_classes():
