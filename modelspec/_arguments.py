@@ -101,6 +101,30 @@ class _Checker:
             self.error(path, "'type' is required: a Keras layer class such as Dense", key=True)
             return
         self.layer(entry.type, entry.args, path)
+        self.call_arguments(entry.type, entry, path)
+
+    def call_arguments(self, type_name: str, entry: LayerSpec, path: Path) -> None:
+        """Keys of ``call`` and of an ``inputs`` mapping must be parameters of the layer's ``call``."""
+        info = catalog.layer(type_name)
+        if info is None or info.call_varargs:
+            return  # unknown (reported already), custom, or a call that takes anything
+        mapped = entry.inputs if isinstance(entry.inputs, dict) else {}
+        for field_name, keys in (("inputs", mapped), ("call", entry.call or {})):
+            for key in keys:
+                if key not in info.call:
+                    near = self.near(key, info.call, f"call:{type_name}")
+                    self.error(
+                        path + (field_name, key),
+                        f"{type_name} is not called with an argument {shown(key)}",
+                        f"did you mean '{near}'?" if near else f"its call takes: {', '.join(info.call)}",
+                        key=True,
+                    )
+        for key in set(mapped) & set(entry.call or {}):
+            self.error(
+                path + ("call", key),
+                f"the call argument {shown(key)} is given twice: in 'inputs' and in 'call'",
+                key=True,
+            )
 
     def layer(self, type_name: str, args: dict[str, Any], path: Path) -> None:
         """Check one layer type and its constructor arguments."""

@@ -48,9 +48,13 @@ def model_name(spec: ModelSpec) -> str | None:
     return None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+"""Terminal styling Keras puts in some messages."""
+
+
 def _keras_message(error: BaseException) -> str:
     """Keras's message, first lines only, without the noise of a traceback."""
-    text = " ".join(str(error).split())
+    text = " ".join(_ANSI.sub("", str(error)).split())
     if len(text) > 400:
         text = text[:397] + "..."
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
