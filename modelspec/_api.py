@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ._arguments import check_spec
 from ._errors import SpecError
 from ._graph import Graph, to_graph
 from ._source import parse, paused_gc, read_source
@@ -59,8 +60,11 @@ def load(path: str | os.PathLike, *, custom_objects: dict[str, Any] | None = Non
         return to_spec(parsed, _objects(custom_objects))
 
 
-def check(spec: ModelSpec | str | os.PathLike) -> Graph:
+def check(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Graph:
     """Run every check that needs no Keras: source, spec and graph stages.
+
+    A spec made in Python (``ModelSpec(...)``, not read from text) gets the
+    catalog checks here that :func:`load` gives a file.
 
     Returns:
         The resolved graph.
@@ -68,8 +72,13 @@ def check(spec: ModelSpec | str | os.PathLike) -> Graph:
     Raises:
         SpecError: Every problem found.
     """
+    objects = _objects(custom_objects)
     if not isinstance(spec, ModelSpec):
-        spec = load(spec)
+        spec = load(spec, custom_objects=objects)
+    elif spec.source is None:
+        problems = [p for p in check_spec(spec, objects) if p.severity == "error"]
+        if problems:
+            raise SpecError(problems)
     with paused_gc():
         return to_graph(spec)
 
@@ -92,9 +101,7 @@ def build(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any]
     from ._compiler import to_keras
 
     objects = _objects(custom_objects)
-    if not isinstance(spec, ModelSpec):
-        spec = load(spec, custom_objects=objects)
-    return to_keras(to_graph(spec), objects)
+    return to_keras(check(spec, custom_objects=objects), objects)
 
 
 __all__ = ["SpecError", "build", "check", "load", "loads", "register"]

@@ -44,3 +44,20 @@ def test_model_spec_is_the_pydantic_model():
     assert spec.train.data.target == "species"
     assert spec.source.name.endswith("iris.yaml")
     assert ModelSpec.model_validate(spec.to_data()) == spec
+
+
+def test_specs_made_in_python_are_checked_like_files():
+    from modelspec import LayerSpec
+
+    good = ModelSpec(
+        modelspec=1, inputs={"x": InputSpec(shape=[3])}, layers={"d": LayerSpec(type="Dense", units=3)}
+    )
+    assert modelspec.build(good).output_shape == (None, 3)
+    bad = ModelSpec(
+        modelspec=1, inputs={"x": InputSpec(shape=[3])}, layers={"d": LayerSpec(type="Dens", units=3)}
+    )
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.check(bad)
+    (problem,) = info.value.problems
+    assert problem.path == ("layers", "d", "type") and "unknown layer type 'Dens'" in problem.message
+    assert problem.hint == "did you mean 'Dense'?"
