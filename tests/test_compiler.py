@@ -304,3 +304,24 @@ def test_example_linnerud():
     # Two regression outputs, each with its loss: fit takes two targets.
     data = random_inputs(model, batch=4)
     model.fit(data, [np.zeros((4, 1)), np.zeros((4, 1))], epochs=1, verbose=0)
+
+
+def test_registered_layer_needs_no_custom_objects(monkeypatch):
+    from modelspec import _api
+
+    monkeypatch.setattr(_api, "_registry", {})
+
+    @modelspec.register
+    class Triple(keras.layers.Layer):
+        def call(self, x):
+            return 3 * x
+
+    modelspec.register(Triple, name="Thrice")
+    spec = modelspec.loads(
+        "modelspec: 1\ninputs: {x: [2]}\nlayers:\n  a: {type: Triple}\n  b: {type: Thrice}\n"
+    )
+    model = modelspec.build(spec)
+    np.testing.assert_allclose(model(np.ones((1, 2), "float32")), 9.0 * np.ones((1, 2)))
+    monkeypatch.setattr(_api, "_registry", {})
+    with pytest.raises(modelspec.SpecError, match="unknown layer type 'Triple'"):
+        modelspec.loads(spec.to_yaml())
