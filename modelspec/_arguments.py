@@ -25,12 +25,6 @@ _NOUN = {
     "metrics": "metric",
     "callbacks": "callback",
 }
-_KIND_MODULE = {
-    "activation": "activations",
-    "initializer": "initializers",
-    "regularizer": "regularizers",
-    "constraint": "constraints",
-}
 _MAPPING_ONLY = ("inputs", "call", "share")
 
 
@@ -209,8 +203,8 @@ class _Checker:
                 )
             else:
                 self.object("activations", value, path)
-        elif info.kind in _KIND_MODULE:
-            self.object(_KIND_MODULE[info.kind], value, path)
+        elif info.kind in catalog.KIND_MODULES:
+            self.object(catalog.KIND_MODULES[info.kind], value, path)
         else:
             wrong = _type_mismatch(info.type, value)
             if wrong:

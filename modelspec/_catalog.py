@@ -31,6 +31,14 @@ MODULES: Final = (
 )
 """The object modules the catalog describes (``schedules`` is ``keras.optimizers.schedules``)."""
 
+KIND_MODULES: Final = {
+    "activation": "activations",
+    "initializer": "initializers",
+    "regularizer": "regularizers",
+    "constraint": "constraints",
+}
+"""An argument's ``kind`` -> the object module its values resolve in."""
+
 
 class _Missing:
     """Type of :data:`MISSING`: falsy, one instance, a readable repr."""

@@ -212,12 +212,12 @@ def _validate(args: argparse.Namespace) -> int:
         args.current = path  # named by an internal error's message
         try:
             spec = load(path, custom_objects=objects)
-            check(spec)
+            graph = check(spec)
         except SpecError as e:
             problems += e.problems
             failed += 1
             continue
-        problems += getattr(spec, "_warnings", [])
+        problems += graph.warnings
         if args.format == "human":
             n = len(spec.layers)
             print(f"{path}: ok ({n} layer{'s' if n != 1 else ''})")
@@ -232,13 +232,15 @@ def _quiet_keras() -> None:
 
 
 def _build_model(args: argparse.Namespace) -> Any:
-    from ._api import build, load
+    from ._api import check
 
     objects = load_plugins(args.plugin)
-    spec = load(args.spec, custom_objects=objects)
-    _warn(getattr(spec, "_warnings", []))
+    graph = check(args.spec, custom_objects=objects)
+    _warn(graph.warnings)
     _quiet_keras()
-    return build(spec, custom_objects=objects)
+    from ._compiler import to_keras
+
+    return to_keras(graph, objects)
 
 
 def _build(args: argparse.Namespace) -> int:

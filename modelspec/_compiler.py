@@ -19,12 +19,6 @@ from ._errors import Path, SpecError
 from ._graph import Graph, Node, Ref, Refs
 from ._spec import ModelSpec
 
-_KIND_MODULE = {
-    "initializer": "initializers",
-    "regularizer": "regularizers",
-    "constraint": "constraints",
-}
-
 
 def to_keras(graph: Graph, custom_objects: dict[str, Any] | None = None) -> Any:
     """Build (and compile, when the spec says how) the Keras model of ``graph``.
@@ -35,7 +29,7 @@ def to_keras(graph: Graph, custom_objects: dict[str, Any] | None = None) -> Any:
     """
     import keras
 
-    return _Compiler(keras, graph, custom_objects or {}).run()
+    return Compiler(keras, graph, custom_objects or {}).run()
 
 
 def model_name(spec: ModelSpec) -> str | None:
@@ -60,7 +54,9 @@ def _keras_message(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-class _Compiler:
+class Compiler:
+    """Lowers one graph to Keras; also makes the spec's Keras objects for training (callbacks)."""
+
     def __init__(self, keras: Any, graph: Graph, custom_objects: dict[str, Any]):
         self.keras = keras
         self.graph = graph
@@ -114,8 +110,8 @@ class _Compiler:
                 return [self.argument("layer", v) for v in value]
             entry = dict(value)
             return self.make_layer(entry.pop("type"), entry, entry.pop("name", None))
-        if kind in _KIND_MODULE and isinstance(value, dict):
-            return self.keras_object(_KIND_MODULE[kind], value)
+        if kind in catalog.KIND_MODULES and isinstance(value, dict):
+            return self.keras_object(catalog.KIND_MODULES[kind], value)
         return value  # names: Keras resolves them inside the matching module
 
     def keras_object(self, module: str, value: Any) -> Any:

@@ -65,6 +65,7 @@ class Graph:
     nodes: list[Node]
     outputs: Refs | None
     sequential: bool
+    warnings: list[Problem] = field(default_factory=list)
 
     def node(self, name: str) -> Node:
         """The node called ``name``."""
@@ -100,10 +101,13 @@ def to_graph(spec: ModelSpec) -> Graph:
         SpecError: Unknown references, cycles, duplicate names, unused inputs
             or nodes, and per-output compile keys that name no output.
     """
+    from ._lint import lint  # imports this module: the lint pass reads graphs
+
     builder = _GraphBuilder(spec)
     graph = builder.run()
     if builder.problems:
         raise SpecError(builder.problems)
+    graph.warnings = lint(graph)  # only for a graph without errors: broken parts mislead them
     return graph
 
 

@@ -1,8 +1,9 @@
 """Warnings: specs that are legal but very likely not what their author meant.
 
-Run by :func:`modelspec._spec.to_spec` on a spec without errors. Each check
-is cheap (one pass over the entries, no Keras) and reports a located
-``warning`` problem; a warning never fails a command.
+Run by :func:`modelspec._graph.to_graph` on a graph without errors, so that
+"the node above" and "the outputs" mean exactly what the compiler will make of
+them. Each check is cheap (one pass over the nodes, no Keras) and reports a
+located ``warning`` problem; a warning never fails a command.
 
 The checks:
 
@@ -16,10 +17,9 @@ The checks:
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._errors import Path, Problem, sort_problems
-from ._spec import LayerSpec, ModelSpec, split_reference
+from ._errors import Problem, sort_problems
+from ._graph import Graph, Node, Ref
+from ._spec import LayerSpec
 
 _ACTIVATION_LAYERS = frozenset({"Activation", "Softmax", "ReLU", "LeakyReLU", "ELU", "PReLU"})
 """Layers whose only effect is an element-wise activation."""
@@ -31,115 +31,100 @@ _NOISE_LAYERS = frozenset({
 _PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid", "log_softmax"})
 
 
-def lint(spec: ModelSpec) -> list[Problem]:
-    """Every warning about ``spec`` (a spec that has passed the error checks)."""
-    nodes = _nodes(spec)
-    if not nodes:
-        return []
+def lint(graph: Graph) -> list[Problem]:
+    """Every warning about the model ``graph`` describes (a graph without errors)."""
+    spec = graph.spec
     problems: list[Problem] = []
-    by_name = {name: (path, entry) for name, path, entry, _ in nodes}
-    for _name, path, entry, above in nodes:
-        if above is None or above not in by_name or entry.share is not None:
-            continue
-        above_path, above_entry = by_name[above]
+    for node, above in _single_inputs(graph):
+        entry, above_entry = node.entry, above.entry
         what = _activation(entry)
         if entry.type in _ACTIVATION_LAYERS and what != "linear" and _activation(above_entry) == "softmax":
             what = what or entry.type
-            line = spec.problem(above_path, "").line
+            line = spec.problem(above.path, "").line
             problems.append(
                 spec.problem(
-                    (*path, "type"),
-                    f"this {entry.type} layer applies {what!r} to the output of {_node(above, above_path)}, "
+                    (*node.path, "type"),
+                    f"this {entry.type} layer applies {what!r} to the output of {_node(graph, above)}, "
                     f"which is already a softmax (line {line})",
                     "probabilities need no second activation: remove one of the two",
                     severity="warning",
                 )
             )
-    outputs = _outputs(spec, nodes)
-    for name in outputs:
-        path, entry = by_name[name]
+    outputs = _outputs(graph)
+    for node in outputs.values():
+        entry = node.entry
         if entry.type in _NOISE_LAYERS:
             problems.append(
                 spec.problem(
-                    (*path, "type"),
-                    f"the model output {_node(name, path)} is a {entry.type} layer: at training time "
+                    (*node.path, "type"),
+                    f"the model output {_node(graph, node)} is a {entry.type} layer: at training time "
                     "it perturbs the outputs, and so the loss",
                     f"put {entry.type} before the last layer with weights, not after it",
                     severity="warning",
                 )
             )
-    problems += _double_activation(spec, outputs, by_name)
+    problems += _double_activation(graph, outputs)
     return sort_problems(problems)
 
 
-def _nodes(spec: ModelSpec) -> list[tuple[str, Path, LayerSpec, str | None]]:
-    """(name, path, entry, the node it takes as its one input, if it takes exactly one)."""
-    nodes: list[tuple[str, Path, LayerSpec, str | None]] = []
-    above: str | None = None
-    if isinstance(spec.layers, list):
-        for i, entry in enumerate(spec.layers):
-            name = entry.name or f"#{i}"
-            nodes.append((name, ("layers", i), entry, above))
-            above = name
-        return nodes
-    for name, entry in spec.layers.items():
-        single = above
-        if isinstance(entry.inputs, str):
-            ref, index = split_reference(entry.inputs)
-            single = ref if index is None else None
-        elif entry.inputs is not None:
-            single = None
-        nodes.append((name, ("layers", name), entry, single))
-        above = name
-    return nodes
+def _single_inputs(graph: Graph) -> list[tuple[Node, Node]]:
+    """(node, the node it is called on) for every non-shared node called on exactly one other node."""
+    pairs = []
+    for i, node in enumerate(graph.nodes):
+        if node.share is not None:
+            continue
+        if graph.sequential:
+            above = graph.nodes[i - 1] if i else None
+        elif (
+            isinstance(node.inputs, Ref)
+            and node.inputs.index is None
+            and node.inputs.name not in graph.inputs
+        ):
+            above = graph.node(node.inputs.name)
+        else:
+            above = None
+        if above is not None and above.share is None:
+            pairs.append((node, above))
+    return pairs
 
 
-def _outputs(spec: ModelSpec, nodes: list) -> list[str]:
-    """The names of the nodes whose (whole) output is a model output."""
-    if isinstance(spec.layers, list) or spec.outputs is None:
-        return [nodes[-1][0]]
-    raw: Any = spec.outputs
-    refs = [raw] if isinstance(raw, str) else list(raw.values()) if isinstance(raw, dict) else list(raw)
-    names = []
-    for ref in refs:
-        name, index = split_reference(ref)
-        if index is None and name not in names and name in spec.layers:
-            names.append(name)
-    return names
+def _outputs(graph: Graph) -> dict[str, Node]:
+    """Output key (as per-output compile mappings write it) -> the node whose whole output it is."""
+    if graph.sequential or graph.outputs is None:
+        last = graph.nodes[-1]
+        return {last.name: last}
+    refs = graph.outputs
+    keyed = (
+        refs.items()
+        if isinstance(refs, dict)
+        else ((r.name, r) for r in ([refs] if isinstance(refs, Ref) else refs))
+    )
+    return {key: graph.node(ref.name) for key, ref in keyed if isinstance(ref, Ref) and ref.index is None}
 
 
-def _output_keys(spec: ModelSpec, outputs: list[str]) -> dict[str, str]:
-    """Output key (as per-output compile mappings write it) -> node name."""
-    raw = spec.outputs
-    if isinstance(raw, dict):
-        return {key: split_reference(ref)[0] for key, ref in raw.items()}
-    return {name: name for name in outputs}
-
-
-def _double_activation(spec: ModelSpec, outputs: list[str], by_name: dict) -> list[Problem]:
+def _double_activation(graph: Graph, outputs: dict[str, Node]) -> list[Problem]:
     """A probability output trained with a loss that expects logits."""
+    spec = graph.spec
     loss = spec.compile.loss if spec.compile is not None else None
     if loss is None:
         return []
     if isinstance(loss, dict) and "type" not in loss:
-        keys = _output_keys(spec, outputs)
-        pairs = [(keys.get(k), value, ("compile", "loss", k)) for k, value in loss.items()]
+        pairs = [(outputs.get(k), value, ("compile", "loss", k)) for k, value in loss.items()]
     elif len(outputs) == 1 and not isinstance(loss, list):
-        pairs = [(outputs[0], loss, ("compile", "loss"))]
+        pairs = [(next(iter(outputs.values())), loss, ("compile", "loss"))]
     else:
         return []
     problems = []
-    for name, value, path in pairs:
-        if name not in by_name or not isinstance(value, dict) or value.get("from_logits") is not True:
+    for node, value, path in pairs:
+        if node is None or not isinstance(value, dict) or value.get("from_logits") is not True:
             continue
-        node_path, entry = by_name[name]
-        activation = _activation(entry)
+        activation = _activation(node.entry)
         if activation in _PROBABILITY_ACTIVATIONS:
             problems.append(
                 spec.problem(
                     (*path, "from_logits"),
-                    f"the loss takes logits (from_logits: true), but the output {_node(name, node_path)} "
-                    f"applies {activation!r} (line {spec.problem(node_path, '').line})",
+                    f"the loss takes logits (from_logits: true), but the output {_node(graph, node)} "
+                    f"applies {activation!r} (line {spec.problem(node.path, '').line})",
                     f"remove the output's {activation!r} activation, or set from_logits: false",
                     severity="warning",
                 )
@@ -157,6 +142,7 @@ def _activation(entry: LayerSpec) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _node(name: str, path: Path) -> str:
-    """How a node is named in a message: its name, or its place in a list."""
-    return f"'{name}'" if not name.startswith("#") else f"layers[{path[-1]}]"
+def _node(graph: Graph, node: Node) -> str:
+    """How a node is named in a message: its name, or its place in a list when it has none."""
+    unnamed = graph.sequential and node.entry.name is None
+    return f"layers[{node.path[-1]}]" if unnamed else f"'{node.name}'"

@@ -12,16 +12,11 @@ import json
 from typing import Any
 
 from . import _catalog as catalog
-from ._spec import FORMAT_VERSION, ModelSpec
+from ._spec import FORMAT_VERSION, LayerSpec, ModelSpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-RESERVED = ("type", "name", "inputs", "call", "share")
-_KIND_MODULE = {
-    "activation": "activations",
-    "initializer": "initializers",
-    "regularizer": "regularizers",
-    "constraint": "constraints",
-}
+RESERVED = tuple(LayerSpec.model_fields)
+"""The keys of a layer entry that are not constructor arguments."""
 _TYPES = {
     # Mirrors modelspec._arguments: null is always accepted (Keras's own default).
     "int": {"type": ["integer", "null"]},
@@ -123,8 +118,8 @@ def _argument(arg: catalog.ArgInfo) -> dict[str, Any]:
         }
     elif arg.kind == "activation":
         out = {"anyOf": [{"enum": sorted(catalog.object_names("activations"))}, {"type": "null"}]}
-    elif arg.kind in _KIND_MODULE:
-        out = {"anyOf": [{"$ref": f"#/$defs/{_KIND_MODULE[arg.kind]}"}, {"type": "null"}]}
+    elif arg.kind in catalog.KIND_MODULES:
+        out = {"anyOf": [{"$ref": f"#/$defs/{catalog.KIND_MODULES[arg.kind]}"}, {"type": "null"}]}
     else:
         out = dict(_TYPES.get(arg.type or "", {}))
     if arg.doc:

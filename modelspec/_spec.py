@@ -337,7 +337,7 @@ def to_spec(source: Source, custom_objects: dict[str, Any] | None = None) -> Mod
         raise SpecError(problems) from None
     spec._source = source
     problems += check_spec(spec, custom_objects or {})
-    if any(p.severity == "error" for p in problems):
+    if problems:
         from ._graph import to_graph  # the graph's problems are reported with these, all at once
 
         try:
@@ -345,10 +345,6 @@ def to_spec(source: Source, custom_objects: dict[str, Any] | None = None) -> Mod
         except SpecError as e:
             problems += e.problems
         raise SpecError(problems)
-    from ._lint import lint  # warnings only for a spec without errors: broken parts mislead them
-
-    problems += lint(spec)
-    spec._warnings = [p for p in problems if p.severity == "warning"]  # type: ignore[attr-defined]
     return spec
 
 

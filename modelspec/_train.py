@@ -379,9 +379,9 @@ class _Trainer:
 
     def build(self, keras: Any, graph: Any, x_train: np.ndarray) -> tuple[Any, Any]:
         """The spec's model, compiled; behind an adapted Normalization when the spec asks."""
-        from ._compiler import _Compiler
+        from ._compiler import Compiler
 
-        compiler = _Compiler(keras, graph, self.objects)
+        compiler = Compiler(keras, graph, self.objects)
         model = compiler.run()
         if self.train.normalize:
             model = _normalized(keras, model, graph, x_train)

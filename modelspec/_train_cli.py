@@ -130,12 +130,12 @@ def _check_folder(path: str, option: str) -> None:
 
 
 def _load_spec(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    from ._api import load
+    from ._api import check
 
     objects = load_plugins(args.plugin)
-    spec = load(args.spec, custom_objects=objects)
-    _warn(getattr(spec, "_warnings", []))
-    return spec, objects
+    graph = check(args.spec, custom_objects=objects)
+    _warn(graph.warnings)
+    return graph.spec, objects
 
 
 def _table(title: str, metrics: dict[str, float]) -> str:

@@ -70,11 +70,11 @@ def load_or_located(text: str) -> modelspec.ModelSpec | None:
     """The valid spec (checked through the graph stage), or None after checking the error."""
     try:
         spec = modelspec.loads(text, source=SOURCE)
-        modelspec.check(spec)
+        graph = modelspec.check(spec)
     except SpecError as e:
         assert_located(e, text)
         return None
-    for warning in getattr(spec, "_warnings", []):
+    for warning in graph.warnings:
         assert warning.severity == "warning" and warning.line is not None, warning
     return spec
 
