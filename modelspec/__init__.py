@@ -12,20 +12,27 @@ import gc as _gc
 
 # Importing pydantic and building the spec models makes ~100,000 objects, none
 # of them garbage: pausing the cyclic collector meanwhile takes ~15% off the
-# start of every command (`modelspec validate` answers in ~2x a bare
-# `import yaml, pydantic`).
+# start of every command.
 _gc_was_enabled = _gc.isenabled()
 _gc.disable()
 try:
-    from ._api import build, check, load, loads, register
-    from ._errors import Problem, SpecError
-    from ._spec import CompileSpec, DataSpec, InputSpec, LayerSpec, ModelSpec, TrainSpec
-    from ._train import TrainResult, train
+    from .api import build, check, load, loads, register, train
+    from .errors import Problem, SpecError
+    from .spec import CompileSpec, DataSpec, InputSpec, LayerSpec, ModelSpec, TrainSpec
+    from .version import __version__
 finally:
     if _gc_was_enabled:
         _gc.enable()
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> object:
+    # TrainResult lives with training, which `modelspec validate` never imports.
+    if name == "TrainResult":
+        from .training import TrainResult
+
+        return TrainResult
+    raise AttributeError(f"module 'modelspec' has no attribute {name!r}")
+
 
 __all__ = [
     "CompileSpec",
@@ -37,6 +44,7 @@ __all__ = [
     "SpecError",
     "TrainResult",
     "TrainSpec",
+    "__version__",
     "build",
     "check",
     "load",

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, SPECS, random_inputs
 
 import modelspec
-from modelspec._cli import main
+from modelspec.cli import main
 
 BAD = "modelspec: 1\ninputs: {x: [3]}\nlayers:\n  hidden: {type: Dense, units: 4}\n  out: {type: Dense, units: 2, inputs: hiden}\n"
 
@@ -66,9 +66,11 @@ def test_validate_json_format(write_spec, capsys):
         "line": 5,
         "column": 40,
         "severity": "error",
+        "code": "unknown-reference",
         "path": "layers.out.inputs",
         "message": "unknown node 'hiden'",
         "hint": "did you mean 'hidden'?",
+        "notes": [],
     }
 
 
@@ -77,14 +79,14 @@ def test_validate_github_format(write_spec, capsys):
     assert main(["validate", "--format", "github", str(path)]) == 1
     out = capsys.readouterr().out.strip()
     assert out == (
-        f"::error file={path},line=5,col=40,title=modelspec layers.out.inputs::"
+        f"::error file={path},line=5,col=40,title=modelspec unknown-reference layers.out.inputs::"
         "unknown node 'hiden' (hint: did you mean 'hidden'?)"
     )
 
 
 def test_validate_never_imports_tensorflow_or_keras():
     code = (
-        "import sys; from modelspec._cli import main; rc = main(['validate', 'specs']);"
+        "import sys; from modelspec.cli import main; rc = main(['validate', 'specs']);"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'jax', 'torch'));"
         "assert rc == 0 and not heavy, heavy"
     )

@@ -307,7 +307,7 @@ def test_example_linnerud():
 
 
 def test_registered_layer_needs_no_custom_objects(monkeypatch):
-    from modelspec import _api
+    from modelspec import api as _api
 
     monkeypatch.setattr(_api, "_registry", {})
 

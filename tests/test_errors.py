@@ -8,8 +8,9 @@ whose first lines say what the command line must report::
 One ``# expect:`` line per expected problem. ``exit`` (the exit status),
 ``cmd`` (``validate``, the default, or ``build`` for errors only Keras finds)
 and ``errors`` (the count on the last line) apply to the whole file; ``line``,
-``col``, ``path``, ``severity`` (default ``error``), ``words`` (in the
-message) and ``hint`` (in the hint) describe one problem. Words are
+``col``, ``path``, ``code`` (the problem code, checked through the Python
+API), ``severity`` (default ``error``), ``words`` (in the message) and
+``hint`` (in the hint) describe one problem. Words are
 comma-separated, ``+`` stands for a space, and they match case-insensitively.
 
 The rest of the module covers what a case file cannot hold: files that are
@@ -19,6 +20,7 @@ and internal errors.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -29,8 +31,8 @@ import pytest
 from conftest import CASES, SPECS
 
 import modelspec
-from modelspec import _source
-from modelspec._cli import main
+from modelspec.cli import main
+from modelspec.source import document as _source
 
 CASE_FILES = sorted(CASES.glob("*.yaml"))
 
@@ -82,6 +84,7 @@ class Expected:
     severity: str = "error"
     words: list[str] = field(default_factory=list)
     hint: list[str] = field(default_factory=list)
+    code: str | None = None
 
     def matches(self, p: Reported) -> bool:
         message, hint = p.message.lower(), p.hint.lower()
@@ -111,9 +114,9 @@ def _words(value: str) -> list[str]:
 TABLE = {
     # The README's example shows the file as it is, so its expectations live here.
     "README_example.yaml": [
-        "exit=1 errors=3 line=7 col=31 path=layers.encode.units words=expected+an+integer,'sixty-four'",
-        "line=8 col=46 path=layers.drop.inputs words=unknown+node,'encoded' hint='encode'",
-        "line=9 col=47 path=layers.label.activation words=unknown+activation,'sofmax' hint='softmax'",
+        "exit=1 errors=3 code=wrong-argument-type line=7 col=31 path=layers.encode.units words=expected+an+integer,'sixty-four'",
+        "code=unknown-reference line=8 col=46 path=layers.drop.inputs words=unknown+node,'encoded' hint='encode'",
+        "code=unknown-object line=9 col=47 path=layers.label.activation words=unknown+activation,'sofmax' hint='softmax'",
     ],
 }
 """Expectations of case files that do not carry them in ``# expect:`` lines."""
@@ -138,9 +141,10 @@ def read_case(path) -> Case:
                     severity=options.get("severity", "error"),
                     words=_words(options.get("words", "")),
                     hint=_words(options.get("hint", "")),
+                    code=options.get("code"),
                 )
             )
-            for k in ("col", "path", "severity", "words", "hint"):
+            for k in ("col", "path", "severity", "words", "hint", "code"):
                 options.pop(k, None)
         assert not options, f"{path.name}: unknown expectation keys {sorted(options)}"
     return case
@@ -164,6 +168,28 @@ def check_excerpt(p: Reported) -> None:
         assert caret.index("^") == p.col - 1, (p, p.excerpt)
 
 
+def api_problems(case: Case, tmp_path) -> list[modelspec.Problem]:
+    """The problems of a case through the Python API, where each carries its code."""
+    from modelspec.api import load_checked
+
+    try:
+        if case.cmd == "build":
+            modelspec.build(case.path)
+            return list(modelspec.check(case.path).warnings)
+        return list(load_checked(case.path)[1].warnings)
+    except modelspec.SpecError as e:
+        return e.problems
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
+def test_every_reported_problem_has_a_listed_code(path, capsys):
+    from modelspec.errors import CODES
+
+    main(["validate", "--format", "json", str(path)])
+    problems = json.loads(capsys.readouterr().out)
+    assert all(p["code"] in CODES for p in problems), problems
+
+
 def test_there_are_enough_cases():
     assert len(CASE_FILES) >= 40
 
@@ -185,6 +211,17 @@ def test_case(path, tmp_path, capsys):
         found = [p for p in mine if expected.matches(p)]
         assert found, f"expected {expected}\nin:\n{err}"
         check_excerpt(found[0])
+    coded = api_problems(case, tmp_path)
+    for expected in case.problems:
+        assert expected.code is not None, f"{path.name}: an expectation without code="
+        assert any(
+            p.line == expected.line
+            and (expected.col is None or p.column == expected.col)
+            and p.code == expected.code
+            for p in coded
+        ), (
+            f"expected code {expected.code} at line {expected.line}, got {[(p.line, p.column, p.code) for p in coded]}"
+        )
     errors = [p for p in mine if p.severity == "error"]
     if case.exit == 1:
         assert errors, err
@@ -396,7 +433,7 @@ def test_deep_block_nesting_is_refused():
 
 
 def test_too_many_layers(monkeypatch):
-    from modelspec import _spec
+    from modelspec.spec import convert as _spec
 
     entry = "{type: Dense, units: 2}"
     text = "modelspec: 1\nlayers:\n" + "".join(f"  - {entry}\n" for _ in range(_spec.MAX_LAYERS + 1))
@@ -514,7 +551,7 @@ def test_save_failing_halfway_leaves_the_existing_model_untouched(tmp_path, caps
 
 
 def test_internal_error_is_one_line_naming_the_spec(monkeypatch, capsys):
-    from modelspec import _api
+    from modelspec import api as _api
 
     def broken(spec):
         raise RuntimeError("something inside broke")
@@ -530,7 +567,7 @@ def test_internal_error_is_one_line_naming_the_spec(monkeypatch, capsys):
 
 
 def test_debug_shows_the_traceback(monkeypatch, capsys):
-    from modelspec import _api
+    from modelspec import api as _api
 
     def broken(spec):
         raise RuntimeError("something inside broke")
@@ -545,7 +582,7 @@ def test_debug_shows_the_traceback(monkeypatch, capsys):
 
 
 def test_internal_error_in_validate_names_the_spec(monkeypatch, capsys):
-    from modelspec import _api
+    from modelspec import api as _api
 
     def broken(spec):
         raise RuntimeError("something inside broke")
@@ -580,7 +617,7 @@ def test_usage_error_exits_2(capsys):
 
 def test_validate_never_imports_keras_for_broken_specs():
     code = (
-        "import sys; from modelspec._cli import main;"
+        "import sys; from modelspec.cli import main;"
         f"rc = main(['validate', {str(CASES)!r}]);"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'));"
         "assert rc == 1 and not heavy, heavy"

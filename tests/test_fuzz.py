@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import modelspec
 from modelspec import SpecError
-from modelspec._cli import main
+from modelspec.cli import main
 
 SPEC_TEXTS = {p.stem: p.read_text(encoding="utf-8") for p in sorted(SPECS.glob("*.yaml"))}
 SMALL = ["seed_functional", "seed_sequential", "seed_sequential_unbuilt", "iris", "siamese", "lstm_state"]

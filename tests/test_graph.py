@@ -7,7 +7,7 @@ from conftest import SPECS
 
 import modelspec
 from modelspec import SpecError
-from modelspec._graph import Ref
+from modelspec.graph import Ref
 
 
 def graph(text: str):
@@ -22,15 +22,16 @@ def test_default_input_is_the_node_above():
 
 
 def test_nodes_are_ordered_after_their_inputs_whatever_the_text_order():
-    g = graph(
+    text = (
         "modelspec: 1\ninputs: {x: [3]}\nlayers:\n"
         "  out: {type: Dense, units: 1, inputs: mid}\n"
         "  mid: {type: Dense, units: 2, inputs: first}\n"
         "  first: {type: Dense, units: 4, inputs: x}\n"
         "outputs: out\n"
     )
+    g = graph(text)
     assert [n.name for n in g.nodes] == ["first", "mid", "out"]
-    model = modelspec.build(modelspec.loads(g.spec.to_yaml()))
+    model = modelspec.build(modelspec.loads(modelspec.loads(text).to_yaml()))
     assert [layer.name for layer in model.layers][1:] == ["first", "mid", "out"]
 
 

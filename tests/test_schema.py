@@ -9,8 +9,8 @@ import pytest
 import yaml
 from conftest import ROOT, SPECS
 
-from modelspec._cli import main
-from modelspec._schema import schema, schema_text
+from modelspec.cli import main
+from modelspec.spec.schema import schema, schema_text
 
 COMMITTED = ROOT / "schemas" / "modelspec.schema.json"
 

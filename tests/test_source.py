@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from modelspec import SpecError
-from modelspec._source import Span, parse
+from modelspec.errors import Span
+from modelspec.source import parse
 
 
 def test_values_match_pyyaml_safe_load():
@@ -31,7 +32,7 @@ def test_locations_of_keys_and_values():
 
 def test_problem_excerpt_has_source_line_and_caret():
     source = parse("layers:\n  hidden:\n    units: sixty-four\n", "s.yaml")
-    text = source.problem(("layers", "hidden", "units"), "expected an integer").format()
+    text = source.problem("wrong-type", ("layers", "hidden", "units"), "expected an integer").format()
     assert text.splitlines() == [
         "s.yaml:3:12: error: layers.hidden.units: expected an integer",
         "    3 |     units: sixty-four",

@@ -61,3 +61,26 @@ def test_specs_made_in_python_are_checked_like_files():
     (problem,) = info.value.problems
     assert problem.path == ("layers", "d", "type") and "unknown layer type 'Dens'" in problem.message
     assert problem.hint == "did you mean 'Dense'?"
+
+
+def test_a_spec_changed_in_python_after_loading_is_checked_again():
+    spec = modelspec.load(SPECS / "iris.yaml")
+    spec.layers[0].type = "Dens"  # the first layer, at line 11 of the file
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.check(spec)
+    (problem,) = info.value.problems
+    assert problem.code == "unknown-layer-type"
+    assert problem.file.endswith("iris.yaml") and problem.line == 11
+    assert problem.hint == "did you mean 'Dense'?"
+    with pytest.raises(modelspec.SpecError):
+        modelspec.build(spec)
+
+
+def test_an_entry_added_in_python_is_located_by_its_place():
+    spec = modelspec.load(SPECS / "siamese.yaml")
+    spec.layers["left_code"] = modelspec.LayerSpec(type="Dense", units=32, unit=2)
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.check(spec)
+    (problem,) = info.value.problems
+    assert problem.code == "unknown-argument" and problem.path == ("layers", "left_code", "unit")
+    assert problem.line is not None  # the key exists in the file: its line

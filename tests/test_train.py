@@ -16,8 +16,9 @@ import pytest
 from conftest import DATA, ROOT, SPECS
 
 import modelspec
-from modelspec import _train
-from modelspec._cli import main
+from modelspec.cli import main
+from modelspec.training import fitting as _fit
+from modelspec.training import predict
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -579,14 +580,14 @@ def test_import_stays_light():
 
 
 def test_loss_kinds():
-    assert _train._loss_kind("sparse_categorical_crossentropy") == ("sparse", False)
-    assert _train._loss_kind({"type": "SparseCategoricalCrossentropy", "from_logits": True}) == (
+    assert _fit.loss_kind("sparse_categorical_crossentropy") == ("sparse", False)
+    assert _fit.loss_kind({"type": "SparseCategoricalCrossentropy", "from_logits": True}) == (
         "sparse",
         True,
     )
-    assert _train._loss_kind("categorical_crossentropy") == ("categorical", False)
-    assert _train._loss_kind({"type": "BinaryFocalCrossentropy"}) == ("binary", False)
-    assert _train._loss_kind("mse") == ("other", False)
+    assert _fit.loss_kind("categorical_crossentropy") == ("categorical", False)
+    assert _fit.loss_kind({"type": "BinaryFocalCrossentropy"}) == ("binary", False)
+    assert _fit.loss_kind("mse") == ("other", False)
 
 
 def test_one_hot_and_binary_targets(write_spec, tmp_path):
@@ -595,7 +596,7 @@ def test_one_hot_and_binary_targets(write_spec, tmp_path):
     result = modelspec.train(spec, verbose=0)
     assert result.metadata["outputs"][0]["kind"] == "categorical"
     result.save(tmp_path / "c.keras")
-    answers = _train.predict(tmp_path / "c.keras", DATA / "iris.csv")
+    answers = predict(tmp_path / "c.keras", DATA / "iris.csv")
     assert set(answers["species"]) <= {"setosa", "versicolor", "virginica"}
     # Two classes into one sigmoid unit: 0/1 targets, labels back in predictions.
     frame = pd.read_csv(DATA / "iris.csv")
@@ -606,7 +607,7 @@ def test_one_hot_and_binary_targets(write_spec, tmp_path):
     result = modelspec.train(spec, verbose=0)
     assert result.labels == {"species": ["versicolor", "virginica"]}
     result.save(tmp_path / "b.keras")
-    answers = _train.predict(tmp_path / "b.keras", tmp_path / "two.csv")
+    answers = predict(tmp_path / "b.keras", tmp_path / "two.csv")
     assert set(answers["species"]) <= {"versicolor", "virginica"}
     assert answers["species_probability"].between(0.5, 1).all()
 

@@ -1,6 +1,5 @@
 """The training commands: ``train``, ``evaluate``, ``predict`` and ``data``.
 
-Registered by :func:`modelspec._cli._parser` through :func:`add_commands`.
 Nothing here imports Keras, TensorFlow, pandas or matplotlib at import time:
 ``modelspec --help`` and ``modelspec validate`` stay fast.
 """
@@ -10,25 +9,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
-from ._cli import EXIT_OK, EXIT_USAGE, _quiet_keras, _warn, load_plugins
-from ._errors import Problem, SpecError
+from ..errors import Problem, SpecError
+from ..spec.models import DISTRIBUTIONS
+from .common import (
+    EXIT_OK,
+    Command,
+    add_plugins,
+    check_folder,
+    keras_output,
+    load_graph,
+    load_plugins,
+    quiet_keras,
+    write_output,
+)
 
-DISTRIBUTIONS = ("none", "mirrored", "multi_worker_mirrored", "data_parallel")
 
-
-def add_commands(
-    command: Callable[[str, str], argparse.ArgumentParser],
-    plugins: Callable[[argparse.ArgumentParser], None],
-) -> None:
-    """Add the training commands to the ``modelspec`` parser.
-
-    Args:
-        command: Makes a subcommand parser from a name and a help line.
-        plugins: Adds the ``--plugin`` option to a subcommand parser.
-    """
+def add_commands(command: Command) -> None:
+    """Add the training commands to the ``modelspec`` parser."""
     c = command("train", "fit the spec's model on the spec's data (its 'train' section)")
     c.add_argument("spec", metavar="SPEC")
     c.add_argument(
@@ -46,8 +44,8 @@ def add_commands(
     )
     c.add_argument("--distribution", choices=DISTRIBUTIONS, help="override train.distribution")
     c.add_argument("-q", "--quiet", action="store_true", help="no Keras progress bars while fitting")
-    plugins(c)
-    c.set_defaults(func=_train)
+    add_plugins(c)
+    c.set_defaults(func=train)
 
     c = command(
         "evaluate", "Keras's metrics of a model written by `modelspec train` on a CSV with its targets"
@@ -60,8 +58,8 @@ def add_commands(
         "--sep", metavar="S", help="the CSV's separator (default: the one the model was trained with)"
     )
     c.add_argument("--batch-size", type=_positive, metavar="N", help="rows per batch")
-    plugins(c)
-    c.set_defaults(func=_evaluate)
+    add_plugins(c)
+    c.set_defaults(func=evaluate)
 
     c = command(
         "predict",
@@ -85,8 +83,8 @@ def add_commands(
         "--sep", metavar="S", help="the CSV's separator, also used for the output (default: the model's)"
     )
     c.add_argument("--batch-size", type=_positive, metavar="N", help="rows per batch")
-    plugins(c)
-    c.set_defaults(func=_predict)
+    add_plugins(c)
+    c.set_defaults(func=predict)
 
     c = command(
         "data", "a look at the spec's CSV: columns, types, missing values, ranges, classes; histograms PNG"
@@ -99,8 +97,8 @@ def add_commands(
         help="where to write the histograms (default: beside the spec, SPEC_STEM.data.png)",
     )
     c.add_argument("--data", metavar="CSV", help="look at this CSV instead of train.data.path")
-    plugins(c)
-    c.set_defaults(func=_data)
+    add_plugins(c)
+    c.set_defaults(func=data)
 
 
 def _positive(text: str) -> int:
@@ -122,22 +120,6 @@ def _beside(model: str, suffix: str) -> str:
     return _stem(model) + suffix
 
 
-def _check_folder(path: str, option: str) -> None:
-    """Refuse an output whose folder does not exist before the long work, not after it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise SpecError([Problem((option,), f"cannot write here: no such folder '{folder}'", path)])
-
-
-def _load_spec(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    from ._api import check
-
-    objects = load_plugins(args.plugin)
-    graph = check(args.spec, custom_objects=objects)
-    _warn(graph.warnings)
-    return graph.spec, objects
-
-
 def _table(title: str, metrics: dict[str, float]) -> str:
     """Metrics as an aligned table, ``loss`` first, then in Keras's order."""
     if not metrics:
@@ -149,35 +131,27 @@ def _table(title: str, metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def _write(path: str, what: str, write: Callable[[str], None]) -> None:
-    try:
-        write(path)
-    except OSError as e:
-        raise SpecError([Problem(("output",), f"cannot write the {what}: {e.strerror or e}", path)]) from None
-
-
 # -- commands ----------------------------------------------------------------------
 
 
-def _train(args: argparse.Namespace) -> int:
-    spec, objects = _load_spec(args)
+def train(args: argparse.Namespace) -> int:
     output = args.output or _stem(args.spec) + ".keras"
-    if not output.endswith(".keras"):
-        print(f"modelspec train: error: the output must end in .keras, got '{output}'", file=sys.stderr)
-        return EXIT_USAGE
-    _check_folder(output, "--output")
-    _quiet_keras()
-    from ._train import save_model, train, write_curves, write_history
+    keras_output("train", output)
+    spec, graph, objects = load_graph(args)
+    check_folder(output, "--output")
+    quiet_keras()
+    from ..training import fit, save_model, write_curves, write_history
 
-    result = train(
+    result = fit(
         spec,
+        graph,
+        objects,
         epochs=args.epochs,
         batch_size=args.batch_size,
         data=args.data,
         distribution=args.distribution,
         # A progress bar on a terminal; one line per epoch in a log (no carriage returns).
         verbose=0 if args.quiet else 1 if sys.stdout.isatty() else 2,
-        custom_objects=objects,
     )
     rows = result.rows
     print(f"rows: {rows['train']} train, {rows['validation']} validation, {rows['test']} test")
@@ -191,17 +165,17 @@ def _train(args: argparse.Namespace) -> int:
         print("not the chief worker of this multi-worker run: nothing written")
         return EXIT_OK
     history, curves = _beside(output, ".history.csv"), _beside(output, ".curves.png")
-    _write(output, "model", lambda p: save_model(result.model, result.metadata, p))
-    _write(history, "history", lambda p: write_history(p, result.history))
-    _write(curves, "learning curves", lambda p: write_curves(p, result.history, result.model.name))
+    write_output(output, "model", lambda p: save_model(result.model, result.metadata, p))
+    write_output(history, "history", lambda p: write_history(p, result.history))
+    write_output(curves, "learning curves", lambda p: write_curves(p, result.history, result.model.name))
     print(f"wrote {output} ({result.model.count_params():,} parameters), {history}, {curves}")
     return EXIT_OK
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def evaluate(args: argparse.Namespace) -> int:
     objects = load_plugins(args.plugin)
-    _quiet_keras()
-    from ._train import evaluate
+    quiet_keras()
+    from ..training import evaluate
 
     metrics, rows = evaluate(
         args.model, args.data, sep=args.sep, batch_size=args.batch_size, custom_objects=objects
@@ -210,19 +184,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _predict(args: argparse.Namespace) -> int:
+def predict(args: argparse.Namespace) -> int:
     objects = load_plugins(args.plugin)
     if args.output:
-        _check_folder(args.output, "--output")
-    _quiet_keras()
-    from ._train import predict, read_metadata
+        check_folder(args.output, "--output")
+    quiet_keras()
+    from ..training import predict, read_metadata
 
     frame = predict(args.model, args.data, sep=args.sep, batch_size=args.batch_size, custom_objects=objects)
     sep = args.sep or read_metadata(args.model)["sep"]
     if args.output:
-        from ._files import write_atomically
+        from ..files import write_atomically
 
-        _write(
+        write_output(
             args.output,
             "predictions",
             lambda p: write_atomically(p, lambda t: frame.to_csv(t, sep=sep, index=False)),
@@ -237,24 +211,19 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _data(args: argparse.Namespace) -> int:
-    from ._data import (
-        SpecPlaces,
-        choose_columns,
-        data_path,
-        feature_matrix,
-        overview,
-        read_csv,
-        write_histograms,
-    )
+def data(args: argparse.Namespace) -> int:
+    from ..training.data import SpecPlaces, choose_columns, data_path, feature_matrix, read_csv
+    from ..training.overview import overview, write_histograms
 
-    spec, _ = _load_spec(args)
+    spec, _, _ = load_graph(args)
     if spec.train is None:
-        raise SpecError([spec.problem((), "the spec has no 'train' section: it names no data")])
+        raise SpecError(
+            [spec.at().problem("training-config", "the spec has no 'train' section: it names no data")]
+        )
     data = spec.train.data
     csv, override = data_path(spec, args.data)
     output = args.output or _stem(args.spec) + ".data.png"
-    _check_folder(output, "--output")
+    check_folder(output, "--output")
     places = SpecPlaces(spec, csv, override=override)
     frame = read_csv(csv, data.sep, places)
     target_columns = list(data.target.values()) if isinstance(data.target, dict) else [data.target]
@@ -270,7 +239,7 @@ def _data(args: argparse.Namespace) -> int:
     except SpecError as e:
         problems = e.problems
     single = target_columns[0] if len(target_columns) == 1 else None
-    _write(
+    write_output(
         output, "histograms", lambda p: write_histograms(p, frame, features, single, os.path.basename(csv))
     )
     print(f"\nwrote {output}")

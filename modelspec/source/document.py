@@ -1,4 +1,4 @@
-"""Stage 1, source: YAML text to plain data plus the location of every key and value.
+"""The source stage: YAML text to plain data plus the location of every key and value.
 
 The document is built from the YAML event stream (libyaml when available)
 with an explicit stack, not by PyYAML's recursive composer, so that:
@@ -22,11 +22,13 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
-from ._errors import Path, Problem, SpecError
+from ..errors import Origin, Path, Problem, Span, SpecError
+
+__all__ = ["Source", "Span", "parse", "paused_gc", "read_source"]
 
 MAX_BYTES = 8 * 1024 * 1024
 """Largest spec file read, in bytes."""
@@ -45,17 +47,6 @@ _WORDS = frozenset((
     "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL",
 ))  # fmt: skip
 _constructor = yaml.constructor.SafeConstructor()
-
-
-class Span(NamedTuple):
-    """A place in the text: 1-based line and column, end column exclusive.
-
-    A named tuple, not a dataclass: a spec of 10,000 layers makes ~100,000.
-    """
-
-    line: int
-    column: int
-    end_column: int | None = None
 
 
 def _span(start: Any, end: Any | None = None) -> Span:
@@ -112,8 +103,13 @@ class Source:
                 return Span(1, 1)
             path = path[:-1]
 
+    def origin(self, path: Path = ()) -> Origin:
+        """The :class:`Origin` of the value at ``path``."""
+        return Origin(self, tuple(path))
+
     def problem(
         self,
+        code: str,
         path: Path,
         message: str,
         hint: str | None = None,
@@ -122,10 +118,7 @@ class Source:
         severity: str = "error",
     ) -> Problem:
         """A :class:`Problem` at ``path``, located in this source."""
-        line, column, end = self.locate(path, key=key)
-        return Problem(
-            tuple(path), message, self.name, line, column, hint, severity, end, self.line_text(line)
-        )
+        return Origin(self, tuple(path)).problem(code, message, hint, key=key, severity=severity)
 
     def line_text(self, line: int) -> str | None:
         """The text of 1-based ``line``, or None past the end."""
@@ -141,8 +134,8 @@ def read_source(path: str | os.PathLike) -> Source:
     """
     name = os.fspath(path)
 
-    def fail(message: str, line: int | None = None, column: int | None = None) -> SpecError:
-        return SpecError([Problem((), message, name, line, column)])
+    def fail(message: str) -> SpecError:
+        return SpecError([Problem.in_file("file-unreadable", name, message)])
 
     try:
         info = os.stat(name)
@@ -185,6 +178,7 @@ def read_source(path: str | os.PathLike) -> Source:
                     "error",
                     None,
                     shown,
+                    code="file-encoding",
                 )
             ]
         ) from None
@@ -217,7 +211,9 @@ def parse(text: str, name: str = "<string>", *, base_dir: str | None = None) -> 
     """
     source = Source(name, text, base_dir=base_dir or os.getcwd())
     if len(text) > MAX_BYTES:
-        raise SpecError([source.problem((), f"the spec is larger than {MAX_BYTES:,} bytes, the limit")])
+        raise SpecError(
+            [source.problem("yaml-limit", (), f"the spec is larger than {MAX_BYTES:,} bytes, the limit")]
+        )
     builder = _Builder(source)
     try:
         with paused_gc():
@@ -227,7 +223,7 @@ def parse(text: str, name: str = "<string>", *, base_dir: str | None = None) -> 
     except yaml.reader.ReaderError as e:  # a character YAML does not allow, e.g. a control character
         builder.problems.append(_reader_problem(source, e))
     except yaml.YAMLError as e:  # other unmarked errors
-        builder.problems.append(source.problem((), f"invalid YAML: {e}"))
+        builder.problems.append(source.problem("yaml-syntax", (), f"invalid YAML: {e}"))
     except _Abort:
         pass
     if builder.problems:
@@ -246,7 +242,18 @@ def _at(source: Source, message: str, mark: Any, hint: str | None) -> Problem:
     last = source.text.count("\n") + 1
     if line > last:  # the end of a text without a final newline: its last line
         line, column = last, len(source.text) - (source.text.rfind("\n") + 1) + 1
-    return Problem((), message, source.name, line, column, hint, "error", None, source.line_text(line))
+    return Problem(
+        (),
+        message,
+        source.name,
+        line,
+        column,
+        hint,
+        "error",
+        None,
+        source.line_text(line),
+        code="yaml-syntax",
+    )
 
 
 _INDEXED = re.compile(r"(?<![\w'\"])[A-Za-z_][\w.\-]*\[-?\d+\]")
@@ -259,7 +266,7 @@ def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
     message = "invalid YAML: " + " ".join(m for m in (context, problem) if m)
     mark, opened = e.problem_mark or e.context_mark, e.context_mark
     if mark is None:
-        return Problem((), message, source.name, 1, 1)
+        return Problem((), message, source.name, 1, 1, code="yaml-syntax")
     at_end = mark.index >= len(source.text.rstrip())
     line_text = source.line_text(mark.line + 1) or ""
     indent = len(line_text) - len(line_text.lstrip(" "))
@@ -365,7 +372,7 @@ def _reader_problem(source: Source, e: yaml.reader.ReaderError) -> Problem:
     """A character YAML does not allow, at its place (PyYAML's position may count bytes)."""
     found = _NOT_PRINTABLE.search(source.text)
     if found is None:
-        return Problem((), f"invalid YAML: {e.reason}", source.name, 1, 1)
+        return Problem((), f"invalid YAML: {e.reason}", source.name, 1, 1, code="yaml-syntax")
     index = found.start()
     line = source.text.count("\n", 0, index) + 1
     column = index - (source.text.rfind("\n", 0, index) + 1) + 1
@@ -379,6 +386,7 @@ def _reader_problem(source: Source, e: yaml.reader.ReaderError) -> Problem:
         "error",
         None,
         source.line_text(line),
+        code="yaml-syntax",
     )
 
 
@@ -427,28 +435,34 @@ class _Builder:
     def document(self, event: yaml.DocumentStartEvent) -> None:
         self.documents += 1
         if self.documents > 1:
-            self.fail((), "a spec file holds one YAML document; found a second '---'", event.start_mark)
+            self.fail(
+                "yaml-syntax",
+                (),
+                "a spec file holds one YAML document; found a second '---'",
+                event.start_mark,
+            )
 
     # -- helpers -----------------------------------------------------------
 
-    def fail(self, path: Path, message: str, mark: Any, hint: str | None = None) -> None:
+    def fail(self, code: str, path: Path, message: str, mark: Any, hint: str | None = None) -> None:
         span = _span(mark)
         self.problems.append(
             Problem(
                 tuple(path), message, self.source.name, span.line, span.column, hint, "error",
-                None, self.source.line_text(span.line),
+                None, self.source.line_text(span.line), code=code,
             )
         )  # fmt: skip
         raise _Abort
 
-    def note(self, path: Path, message: str, span: Span, hint: str | None = None) -> None:
+    def note(self, code: str, path: Path, message: str, span: Span, hint: str | None = None) -> None:
         self.source.values.setdefault(tuple(path), span)
-        self.problems.append(self.source.problem(path, message, hint))
+        self.problems.append(self.source.problem(code, path, message, hint))
 
     def count(self, n: int, mark: Any) -> None:
         self.total += n
         if self.total > MAX_NODES:
             self.fail(
+                "yaml-limit",
                 (),
                 f"the document expands to more than {MAX_NODES:,} values (through aliases?)",
                 mark,
@@ -460,6 +474,7 @@ class _Builder:
             return True
         shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
         self.note(
+            "yaml-tag",
             path,
             f"the YAML tag '{shown}' is not allowed",
             span,
@@ -502,7 +517,10 @@ class _Builder:
         for item in sources:
             if not isinstance(item, dict):
                 self.note(
-                    top.path + ("<<",), "a merge key ('<<') takes a mapping or a list of mappings", span
+                    "yaml-syntax",
+                    top.path + ("<<",),
+                    "a merge key ('<<') takes a mapping or a list of mappings",
+                    span,
                 )
                 break
             for k, v in item.items():
@@ -521,7 +539,12 @@ class _Builder:
             return False
         span = _span(event.start_mark, event.end_mark)
         if not isinstance(event, yaml.ScalarEvent):
-            self.fail(top.path, "a mapping key must be a plain name, not a list or mapping", event.start_mark)
+            self.fail(
+                "yaml-syntax",
+                top.path,
+                "a mapping key must be a plain name, not a list or mapping",
+                event.start_mark,
+            )
         key = event.value
         path = top.path + (key,)
         if key in top.explicit:
@@ -531,7 +554,13 @@ class _Builder:
                 same = first.line == span.line
                 where = f" (first at {'column' if same else 'line'} {first.column if same else first.line})"
             self.source.keys[path] = self.source.values[path] = span
-            self.note(path, f"duplicate key '{key}'{where}", span, "each key may appear once in a mapping")
+            self.note(
+                "yaml-duplicate-key",
+                path,
+                f"duplicate key '{key}'{where}",
+                span,
+                "each key may appear once in a mapping",
+            )
         else:
             self.source.keys[path] = span
         top.key, top.key_span = key, span
@@ -556,7 +585,9 @@ class _Builder:
             return
         self.count(1, event.start_mark)
         if len(self.stack) >= MAX_DEPTH:
-            self.fail((), f"the document nests deeper than {MAX_DEPTH} levels", event.start_mark)
+            self.fail(
+                "yaml-limit", (), f"the document nests deeper than {MAX_DEPTH} levels", event.start_mark
+            )
         path, _ = self.child_path()
         span = _span(event.start_mark)
         self.check_tag(event.tag, path, span)
@@ -574,7 +605,11 @@ class _Builder:
         path, _ = self.child_path()
         if event.anchor not in self.anchors:
             self.fail(
-                path, f"unknown alias '*{event.anchor}'", event.start_mark, "define it first with '&name'"
+                "yaml-syntax",
+                path,
+                f"unknown alias '*{event.anchor}'",
+                event.start_mark,
+                "define it first with '&name'",
             )
         value, size = self.anchors[event.anchor]
         self.count(size, event.start_mark)

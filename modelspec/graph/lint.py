@@ -1,9 +1,9 @@
 """Warnings: specs that are legal but very likely not what their author meant.
 
-Run by :func:`modelspec._graph.to_graph` on a graph without errors, so that
-"the node above" and "the outputs" mean exactly what the compiler will make of
-them. Each check is cheap (one pass over the nodes, no Keras) and reports a
-located ``warning`` problem; a warning never fails a command.
+Run on a graph without errors, so that "the node above" and "the outputs"
+mean exactly what the compiler will make of them. Each check is a function
+registered with :func:`check`: cheap (one pass over the nodes, no Keras), it
+returns located ``warning`` problems; a warning never fails a command.
 
 The checks:
 
@@ -17,9 +17,23 @@ The checks:
 
 from __future__ import annotations
 
-from ._errors import Problem, sort_problems
-from ._graph import Graph, Node, Ref
-from ._spec import LayerSpec
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..errors import Problem, sort_problems
+from ..spec import per_output
+from .model import Graph, Node, Ref
+
+Check = Callable[[Graph], Iterable[Problem]]
+CHECKS: list[Check] = []
+"""The registered checks, in the order they run."""
+
+
+def check(fn: Check) -> Check:
+    """Register a lint check: a function from a graph to its warnings."""
+    CHECKS.append(fn)
+    return fn
+
 
 _ACTIVATION_LAYERS = frozenset({"Activation", "Softmax", "ReLU", "LeakyReLU", "ELU", "PReLU"})
 """Layers whose only effect is an element-wise activation."""
@@ -33,56 +47,58 @@ _PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid", "log_softmax"})
 
 def lint(graph: Graph) -> list[Problem]:
     """Every warning about the model ``graph`` describes (a graph without errors)."""
-    spec = graph.spec
-    problems: list[Problem] = []
+    return sort_problems(p for fn in CHECKS for p in fn(graph))
+
+
+@check
+def _activation_after_softmax(graph: Graph) -> list[Problem]:
+    problems = []
     for node, above in _single_inputs(graph):
-        entry, above_entry = node.entry, above.entry
-        what = _activation(entry)
-        if entry.type in _ACTIVATION_LAYERS and what != "linear" and _activation(above_entry) == "softmax":
-            what = what or entry.type
-            line = spec.problem(above.path, "").line
+        what = _activation(node)
+        if node.type in _ACTIVATION_LAYERS and what != "linear" and _activation(above) == "softmax":
+            what = what or node.type
             problems.append(
-                spec.problem(
-                    (*node.path, "type"),
-                    f"this {entry.type} layer applies {what!r} to the output of {_node(graph, above)}, "
-                    f"which is already a softmax (line {line})",
+                node.origin.at("type").problem(
+                    "double-activation",
+                    f"this {node.type} layer applies {what!r} to the output of {above.label}, "
+                    f"which is already a softmax (line {above.origin.line})",
                     "probabilities need no second activation: remove one of the two",
                     severity="warning",
                 )
             )
-    outputs = _outputs(graph)
-    for node in outputs.values():
-        entry = node.entry
-        if entry.type in _NOISE_LAYERS:
+    return problems
+
+
+@check
+def _noise_output(graph: Graph) -> list[Problem]:
+    problems = []
+    for node in _outputs(graph).values():
+        if node.type in _NOISE_LAYERS:
             problems.append(
-                spec.problem(
-                    (*node.path, "type"),
-                    f"the model output {_node(graph, node)} is a {entry.type} layer: at training time "
+                node.origin.at("type").problem(
+                    "noise-output",
+                    f"the model output {node.label} is a {node.type} layer: at training time "
                     "it perturbs the outputs, and so the loss",
-                    f"put {entry.type} before the last layer with weights, not after it",
+                    f"put {node.type} before the last layer with weights, not after it",
                     severity="warning",
                 )
             )
-    problems += _double_activation(graph, outputs)
-    return sort_problems(problems)
+    return problems
 
 
 def _single_inputs(graph: Graph) -> list[tuple[Node, Node]]:
     """(node, the node it is called on) for every non-shared node called on exactly one other node."""
     pairs = []
-    for i, node in enumerate(graph.nodes):
+    for node in graph.nodes:
         if node.share is not None:
             continue
-        if graph.sequential:
-            above = graph.nodes[i - 1] if i else None
-        elif (
+        above = None
+        if (
             isinstance(node.inputs, Ref)
             and node.inputs.index is None
             and node.inputs.name not in graph.inputs
         ):
             above = graph.node(node.inputs.name)
-        else:
-            above = None
         if above is not None and above.share is None:
             pairs.append((node, above))
     return pairs
@@ -90,9 +106,6 @@ def _single_inputs(graph: Graph) -> list[tuple[Node, Node]]:
 
 def _outputs(graph: Graph) -> dict[str, Node]:
     """Output key (as per-output compile mappings write it) -> the node whose whole output it is."""
-    if graph.sequential or graph.outputs is None:
-        last = graph.nodes[-1]
-        return {last.name: last}
     refs = graph.outputs
     keyed = (
         refs.items()
@@ -102,29 +115,32 @@ def _outputs(graph: Graph) -> dict[str, Node]:
     return {key: graph.node(ref.name) for key, ref in keyed if isinstance(ref, Ref) and ref.index is None}
 
 
-def _double_activation(graph: Graph, outputs: dict[str, Node]) -> list[Problem]:
+@check
+def _double_activation(graph: Graph) -> list[Problem]:
     """A probability output trained with a loss that expects logits."""
-    spec = graph.spec
-    loss = spec.compile.loss if spec.compile is not None else None
+    outputs = _outputs(graph)
+    loss = graph.compile.get("loss") if graph.compile is not None else None
+    at = graph.origin.at("compile", "loss")
+    pairs: list[tuple[Node | None, Any, Any]]
     if loss is None:
         return []
-    if isinstance(loss, dict) and "type" not in loss:
-        pairs = [(outputs.get(k), value, ("compile", "loss", k)) for k, value in loss.items()]
+    if per_output(loss):
+        pairs = [(outputs.get(k), value, at.at(k)) for k, value in loss.items()]
     elif len(outputs) == 1 and not isinstance(loss, list):
-        pairs = [(next(iter(outputs.values())), loss, ("compile", "loss"))]
+        pairs = [(next(iter(outputs.values())), loss, at)]
     else:
         return []
     problems = []
-    for node, value, path in pairs:
+    for node, value, place in pairs:
         if node is None or not isinstance(value, dict) or value.get("from_logits") is not True:
             continue
-        activation = _activation(node.entry)
+        activation = _activation(node)
         if activation in _PROBABILITY_ACTIVATIONS:
             problems.append(
-                spec.problem(
-                    (*path, "from_logits"),
-                    f"the loss takes logits (from_logits: true), but the output {_node(graph, node)} "
-                    f"applies {activation!r} (line {spec.problem(node.path, '').line})",
+                place.at("from_logits").problem(
+                    "logits-mismatch",
+                    f"the loss takes logits (from_logits: true), but the output {node.label} "
+                    f"applies {activation!r} (line {node.origin.line})",
                     f"remove the output's {activation!r} activation, or set from_logits: false",
                     severity="warning",
                 )
@@ -132,17 +148,11 @@ def _double_activation(graph: Graph, outputs: dict[str, Node]) -> list[Problem]:
     return problems
 
 
-def _activation(entry: LayerSpec) -> str | None:
+def _activation(node: Node) -> str | None:
     """The activation a layer ends with, as a name, when it is plain to see."""
-    if entry.type == "Softmax":
+    if node.type == "Softmax":
         return "softmax"
-    if entry.type in ("ReLU", "LeakyReLU", "ELU", "PReLU"):
-        return entry.type.lower()
-    value = entry.args.get("activation")
+    if node.type in ("ReLU", "LeakyReLU", "ELU", "PReLU"):
+        return node.type.lower()
+    value = node.args.get("activation")
     return value if isinstance(value, str) else None
-
-
-def _node(graph: Graph, node: Node) -> str:
-    """How a node is named in a message: its name, or its place in a list when it has none."""
-    unnamed = graph.sequential and node.entry.name is None
-    return f"layers[{node.path[-1]}]" if unnamed else f"'{node.name}'"

@@ -1,22 +1,42 @@
 """The layer catalog: what Keras layers and objects a spec may use, without importing Keras.
 
-The data lives in ``_catalog.json``, generated from the installed Keras by
-``python -m modelspec._catalog_gen``. Importing Keras takes seconds; reading
+The data lives in ``catalog.json``, generated from the installed Keras by
+``python -m modelspec.catalog.generate``. Importing Keras takes seconds; reading
 the JSON takes milliseconds, so checking a spec stays fast. This module must
 never import Keras or TensorFlow.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-CATALOG_PATH: Final = Path(__file__).with_name("_catalog.json")
+from ..errors import suggest
+
+__all__ = [
+    "KIND_MODULES",
+    "MISSING",
+    "MODULES",
+    "ArgInfo",
+    "LayerInfo",
+    "ObjectInfo",
+    "catalog",
+    "keras_version",
+    "layer",
+    "layer_types",
+    "object_class",
+    "object_classes",
+    "object_names",
+    "refused",
+    "refused_object",
+    "schedule_argument",
+    "suggest",
+]
+
+CATALOG_PATH: Final = Path(__file__).with_name("catalog.json")
 
 MODULES: Final = (
     "activations",
@@ -130,7 +150,7 @@ class ObjectInfo:
 
 @functools.cache
 def catalog() -> dict[str, Any]:
-    """The raw catalog, loaded from ``_catalog.json`` on first use.
+    """The raw catalog, loaded from ``catalog.json`` on first use.
 
     Returns:
         The parsed JSON; shared, so callers must not modify it.
@@ -243,28 +263,10 @@ def refused_object(module: str, class_name: str) -> str | None:
     return catalog().get("refused_objects", {}).get(module, {}).get(class_name)
 
 
-def suggest(word: str, candidates: Iterable[str]) -> str | None:
-    """The candidate ``word`` was most likely meant to be: a did-you-mean hint.
+def schedule_argument(module: str, args: dict[str, Any]) -> str | None:
+    """The argument of an object that holds a learning-rate schedule, or None.
 
-    A case-insensitive exact match wins (``'dense'`` -> ``'Dense'``); otherwise
-    the closest by :func:`difflib.get_close_matches`, compared case-insensitively.
-
-    Args:
-        word: What the user wrote.
-        candidates: The valid words.
-
-    Returns:
-        The best candidate, or None when none is close.
+    An optimizer's ``learning_rate`` written as ``{type: ExponentialDecay, ...}``
+    is a ``keras.optimizers.schedules`` object, not a number.
     """
-    # Sorted so that ties resolve the same way whatever order the candidates come in.
-    pool = sorted(set(candidates))
-    if word in pool:
-        return word
-    lowered: dict[str, str] = {}
-    for c in pool:
-        lowered.setdefault(c.lower(), c)
-    key = word.lower()
-    if key in lowered:
-        return lowered[key]
-    near = difflib.get_close_matches(key, lowered, n=1, cutoff=0.6)
-    return lowered[near[0]] if near else None
+    return "learning_rate" if module == "optimizers" and isinstance(args.get("learning_rate"), dict) else None

@@ -1,4 +1,4 @@
-"""Training data: read a CSV, pick feature and target columns, encode labels, split rows.
+"""Training data: read a CSV, pick feature and target columns, split rows.
 
 Every problem found in the data is a located :class:`Problem`: at the spec line
 of the key concerned when training from a spec (``train.data.target`` for a
@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._catalog import suggest
-from ._errors import Problem, SpecError
-from ._spec import DataSpec, ModelSpec
+from ..errors import Problem, SpecError, suggest
+from ..spec import DataSpec, ModelSpec
 
 if TYPE_CHECKING:  # numpy is imported when data is handled: `import modelspec` stays light
     import numpy as np
@@ -25,34 +24,37 @@ if TYPE_CHECKING:  # numpy is imported when data is handled: `import modelspec` 
 SEPARATORS = (",", ";", "\t", "|")
 """Separators recognised when a CSV read with the wrong one comes out as a single column."""
 
-KINDS = ("sparse", "categorical", "binary", "regression")
-"""How a target is fed to the model: class ids, one-hot rows, 0/1 values, or numbers."""
-
-
 # -- where problems are reported -------------------------------------------------
 
 
 class Places:
-    """Where data problems are reported: the CSV file itself (``evaluate``, ``predict``)."""
+    """Where data problems are reported: the CSV file itself (``evaluate``, ``predict``).
+
+    Each method takes the problem's ``code``; the default is the usual one for that place.
+    """
 
     def __init__(self, csv: str):
         self.csv = csv
 
-    def file(self, message: str, hint: str | None = None) -> Problem:
+    def file(self, message: str, hint: str | None = None, code: str = "data-file") -> Problem:
         """A problem with the CSV file as a whole."""
-        return Problem(("--data",), message, self.csv, hint=hint)
+        return Problem.in_file(code, self.csv, message, hint, path=("--data",))
 
-    def feature(self, column: str, message: str, hint: str | None = None) -> Problem:
+    def feature(
+        self, column: str, message: str, hint: str | None = None, code: str = "data-column"
+    ) -> Problem:
         """A problem with a feature column."""
-        return Problem((column,), message, self.csv, hint=hint)
+        return Problem.in_file(code, self.csv, message, hint, path=(column,))
 
-    def target(self, output: str, column: str, message: str, hint: str | None = None) -> Problem:
+    def target(
+        self, output: str, column: str, message: str, hint: str | None = None, code: str = "data-target"
+    ) -> Problem:
         """A problem with the target column of ``output``."""
-        return Problem((column,), message, self.csv, hint=hint)
+        return Problem.in_file(code, self.csv, message, hint, path=(column,))
 
-    def split(self, key: str, message: str, hint: str | None = None) -> Problem:
+    def split(self, key: str, message: str, hint: str | None = None, code: str = "data-split") -> Problem:
         """A problem with how the rows are split (``test_split``, ``validation_split``)."""
-        return Problem((key,), message, self.csv, hint=hint)
+        return Problem.in_file(code, self.csv, message, hint, path=(key,))
 
 
 class SpecPlaces(Places):
@@ -71,29 +73,36 @@ class SpecPlaces(Places):
         self.override = override
         assert spec.train is not None
         self.data: DataSpec = spec.train.data
+        self.at = spec.at("train", "data")
 
-    def file(self, message: str, hint: str | None = None) -> Problem:
+    def file(self, message: str, hint: str | None = None, code: str = "data-file") -> Problem:
         if self.override:
             source = self.spec.source
             name = source.name if source is not None else "<spec>"
-            return Problem(("train", "data", "path"), f"{message} (given with --data)", name, hint=hint)
-        return self.spec.problem(("train", "data", "path"), message, hint)
+            return Problem.in_file(
+                code, name, f"{message} (given with --data)", hint, path=("train", "data", "path")
+            )
+        return self.at.at("path").problem(code, message, hint)
 
-    def feature(self, column: str, message: str, hint: str | None = None) -> Problem:
+    def feature(
+        self, column: str, message: str, hint: str | None = None, code: str = "data-column"
+    ) -> Problem:
         features = self.data.features
         if features is not None and column in features:
-            return self.spec.problem(("train", "data", "features", features.index(column)), message, hint)
+            return self.at.at("features", features.index(column)).problem(code, message, hint)
         # Default features (every column but the targets): the 'data' mapping is the place.
-        return self.spec.problem(("train", "data", "features"), message, hint)
+        return self.at.at("features").problem(code, message, hint)
 
-    def target(self, output: str, column: str, message: str, hint: str | None = None) -> Problem:
-        path: tuple = ("train", "data", "target")
+    def target(
+        self, output: str, column: str, message: str, hint: str | None = None, code: str = "data-target"
+    ) -> Problem:
+        at = self.at.at("target")
         if isinstance(self.data.target, dict):
-            path += (output,)
-        return self.spec.problem(path, message, hint)
+            at = at.at(output)
+        return at.problem(code, message, hint)
 
-    def split(self, key: str, message: str, hint: str | None = None) -> Problem:
-        return self.spec.problem(("train", "data", key), message, hint)
+    def split(self, key: str, message: str, hint: str | None = None, code: str = "data-split") -> Problem:
+        return self.at.at(key).problem(code, message, hint)
 
 
 # -- reading -----------------------------------------------------------------------
@@ -244,6 +253,7 @@ def choose_columns(
                         column,
                         f"'{output}' is not an output of the model",
                         f"did you mean '{near}'?" if near else f"the outputs are: {', '.join(outputs)}",
+                        "unknown-output",
                     )
                 )
             else:
@@ -260,7 +270,9 @@ def choose_columns(
                 )
     for output, column in targets.items():
         if column not in columns:
-            missing(column, "target", lambda m, h, o=output, c=column: places.target(o, c, m, h))
+            missing(
+                column, "target", lambda m, h, o=output, c=column: places.target(o, c, m, h, "data-column")
+            )
     if features is None:
         chosen = [c for c in columns if c not in set(targets.values())]
         if not chosen and not problems:
@@ -319,6 +331,7 @@ def feature_matrix(frame: Any, features: Sequence[str], places: Places) -> np.nd
                     f"feature column '{column}' has {gaps} missing value{'s' if gaps != 1 else ''} "
                     f"(file line{'s' if gaps != 1 else ''} {rows}{', ...' if gaps > 5 else ''})",
                     "fill or drop those rows in the CSV",
+                    "data-value",
                 )
             )
     if problems:
@@ -381,288 +394,3 @@ def split_rows(n: int, data: DataSpec, places: Places) -> Split:
             ]
         )
     return split
-
-
-# -- targets -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """A target column encoded for one model output.
-
-    Attributes:
-        values: What ``fit`` takes: class ids, one-hot rows, 0/1 or numbers.
-        kind: One of :data:`KINDS`.
-        labels: The original label of each class id (string labels), else None.
-    """
-
-    values: np.ndarray
-    kind: str
-    labels: list[str] | None
-
-
-def _is_label_column(values: Any) -> bool:
-    import pandas as pd
-
-    return pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values)
-
-
-def encode_target(
-    values: Any,
-    *,
-    output: str,
-    column: str,
-    units: int,
-    loss_kind: str,
-    places: Places,
-) -> Target:
-    """Encode a target column for an output with ``units`` units.
-
-    String (and boolean) labels become class ids 0..k-1 in sorted label order.
-    ``loss_kind`` is what the output's loss expects: ``"sparse"`` (class ids),
-    ``"categorical"`` (one-hot rows), ``"binary"`` (0/1) or ``"other"``.
-
-    Raises:
-        SpecError: Missing values, or a target that does not fit the output
-            (3 classes into one unit, class ids >= units, ...).
-    """
-    import numpy as np
-
-    def fail(message: str, hint: str | None = None) -> SpecError:
-        return SpecError([places.target(output, column, message, hint)])
-
-    gaps = int(values.isna().sum())
-    if gaps:
-        raise fail(
-            f"target column '{column}' has {gaps} missing value{'s' if gaps != 1 else ''}",
-            "fill or drop those rows in the CSV",
-        )
-    if _is_label_column(values):
-        labels = sorted({str(v) for v in values})
-        ids = np.searchsorted(np.array(labels), values.astype(str).to_numpy()).astype("int32")
-        return _classes(ids, labels, units, loss_kind, output, column, fail)
-    numbers = values.to_numpy()
-    if loss_kind in ("sparse", "categorical"):
-        whole = bool(np.all(np.mod(numbers, 1) == 0))
-        low, high = numbers.min(), numbers.max()
-        if not whole or low < 0 or high >= units:
-            found = (
-                f"holds {high:g}"
-                if whole and high >= units
-                else f"holds {low:g}"
-                if whole
-                else "holds fractions"
-            )
-            raise fail(
-                f"target column '{column}' {found}, but output '{output}' has {units} "
-                f"unit{'s' if units != 1 else ''}: class ids run from 0 to {units - 1}",
-                f"give '{output}' {int(high) + 1} units, or write the classes as names (they are then encoded)"
-                if whole and high >= units
-                else "class ids are whole numbers from 0 to units - 1",
-            )
-        ids = numbers.astype("int32")
-        return Target(_one_hot(ids, units) if loss_kind == "categorical" else ids, loss_kind, None)
-    if units != 1:
-        raise fail(
-            f"output '{output}' has {units} units, but its target '{column}' is one numeric column",
-            "a regression output has 1 unit; for class ids 0..units-1 use loss: sparse_categorical_crossentropy",
-        )
-    return Target(numbers.astype("float32"), "binary" if loss_kind == "binary" else "regression", None)
-
-
-def _classes(
-    ids: np.ndarray, labels: list[str], units: int, loss_kind: str, output: str, column: str, fail: Any
-) -> Target:
-    k = len(labels)
-    shown = ", ".join(labels[:6]) + (", ..." if k > 6 else "")
-    if units == 1:
-        if k > 2 or loss_kind in ("sparse", "categorical"):
-            raise fail(
-                f"target column '{column}' has {k} classes ({shown}), but output '{output}' has 1 unit",
-                f"give '{output}' {k} units with activation: softmax and loss: sparse_categorical_crossentropy"
-                + ("" if k > 2 else ", or use loss: binary_crossentropy with a sigmoid"),
-            )
-        return Target(ids.astype("float32"), "binary", labels)
-    if k > units:
-        raise fail(
-            f"target column '{column}' has {k} classes ({shown}), but output '{output}' has only {units} units",
-            f"give '{output}' {k} units: one per class",
-        )
-    if loss_kind == "categorical":
-        return Target(_one_hot(ids, units), "categorical", labels)
-    return Target(ids, "sparse", labels)
-
-
-def _one_hot(ids: np.ndarray, units: int) -> np.ndarray:
-    import numpy as np
-
-    return np.eye(units, dtype="float32")[ids]
-
-
-def encode_known(
-    values: Any,
-    *,
-    output: str,
-    column: str,
-    kind: str,
-    labels: list[str] | None,
-    units: int,
-    places: Places,
-) -> np.ndarray:
-    """Encode a target column the way training encoded it (for ``evaluate``).
-
-    Raises:
-        SpecError: Missing values, labels not seen in training, class ids out of range.
-    """
-    import numpy as np
-
-    def fail(message: str, hint: str | None = None) -> SpecError:
-        return SpecError([places.target(output, column, message, hint)])
-
-    gaps = int(values.isna().sum())
-    if gaps:
-        raise fail(f"target column '{column}' has {gaps} missing value{'s' if gaps != 1 else ''}")
-    if labels is not None:
-        index = {name: i for i, name in enumerate(labels)}
-        text = values.astype(str).tolist()
-        unknown = sorted(set(text) - set(index))
-        if unknown:
-            many = len(unknown) != 1
-            raise fail(
-                f"label{'s' if many else ''} {', '.join(map(repr, unknown[:5]))} of column '{column}' "
-                f"{'were' if many else 'was'} not seen in training",
-                f"the model knows: {', '.join(labels)}",
-            )
-        ids = np.array([index[t] for t in text], dtype="int32")
-    elif kind in ("sparse", "categorical"):
-        numbers = None if _is_label_column(values) else values.to_numpy()
-        if (
-            numbers is None
-            or not np.all(np.mod(numbers, 1) == 0)
-            or numbers.min() < 0
-            or numbers.max() >= units
-        ):
-            raise fail(f"target column '{column}' must hold class ids 0 to {units - 1}")
-        ids = numbers.astype("int32")
-    elif _is_label_column(values):
-        raise fail(f"target column '{column}' must be numeric")
-    else:
-        return values.to_numpy().astype("float32")
-    if kind == "categorical":
-        return _one_hot(ids, units)
-    return ids.astype("float32") if kind == "binary" else ids
-
-
-def decode(output: np.ndarray, kind: str, labels: list[str] | None, from_logits: bool) -> tuple[Any, Any]:
-    """Model outputs to answers: (labels or values, probability of the answer or None)."""
-    import numpy as np
-
-    output = np.asarray(output, dtype="float64")
-    if kind in ("sparse", "categorical"):
-        if from_logits:
-            output = np.exp(output - output.max(axis=-1, keepdims=True))
-            output /= output.sum(axis=-1, keepdims=True)
-        ids = output.argmax(axis=-1)
-        probability = output.max(axis=-1)
-    elif kind == "binary":
-        p = output.reshape(len(output), -1)[:, 0]
-        if from_logits:
-            p = 1.0 / (1.0 + np.exp(-p))
-        ids = (p > 0.5).astype("int64")
-        probability = np.where(ids == 1, p, 1.0 - p)
-    else:
-        return output.reshape(len(output), -1)[:, 0], None
-    answers = np.array(labels, dtype=object)[ids] if labels is not None else ids
-    return answers, probability
-
-
-# -- a look at the data ------------------------------------------------------------
-
-
-def overview(frame: Any, csv: str, sep: str, targets: Sequence[str]) -> str:
-    """What pandas tells about a CSV: ``info()``, ``describe()``, missing values, class balance.
-
-    Args:
-        frame: The data.
-        csv: The file name, for the heading.
-        sep: The separator it was read with.
-        targets: The target columns (their class balance is shown).
-    """
-    import io
-
-    import pandas as pd
-
-    rows, cols = frame.shape
-    out = [f"{csv}: {rows} rows, {cols} columns (sep {sep!r})", "", "columns (pandas info):"]
-    buffer = io.StringIO()
-    frame.info(buf=buffer)
-    out += [buffer.getvalue().rstrip(), ""]
-    numeric = frame.select_dtypes("number")
-    if len(numeric.columns):
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            out += [
-                "ranges (pandas describe):",
-                numeric.describe().T.to_string(float_format="{:.4g}".format),
-                "",
-            ]
-    gaps = frame.isna().sum()
-    gaps = gaps[gaps > 0]
-    if len(gaps):
-        out.append("missing values:")
-        out += [f"  {column}: {int(n)} of {rows}" for column, n in gaps.items()]
-    else:
-        out.append("missing values: none")
-    for column in targets:
-        if column not in frame.columns:
-            continue
-        values = frame[column]
-        if _is_label_column(values) or values.nunique() <= 20:
-            counts = values.value_counts(dropna=False).sort_index()
-            width = max(len(str(k)) for k in counts.index)
-            out += ["", f"target '{column}' ({len(counts)} classes):"]
-            out += [f"  {k!s:<{width}}  {n:>6}  {100 * n / max(rows, 1):5.1f}%" for k, n in counts.items()]
-        else:
-            out += ["", f"target '{column}': numeric, from {values.min():.4g} to {values.max():.4g}"]
-    return "\n".join(out)
-
-
-def write_histograms(
-    path: str | os.PathLike, frame: Any, features: Sequence[str], target: str | None, title: str = ""
-) -> None:
-    """Histograms of the numeric ``features`` to a PNG, atomically.
-
-    When ``target`` is a column of at most 10 classes, each histogram is
-    stacked by class, which shows at a glance which features separate them.
-    """
-    import pandas as pd
-    from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI
-
-    from ._files import write_atomically
-
-    columns = [c for c in features if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])]
-    classes = None
-    if target is not None and target in frame.columns and frame[target].nunique() <= 10:
-        classes = sorted(frame[target].dropna().unique(), key=str)
-    cols = min(4, max(1, len(columns)))
-    rows = max(1, -(-len(columns) // cols))
-    fig = Figure(figsize=(3.6 * cols, 2.8 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, column in zip(axes, columns):
-        values = frame[column]
-        if classes is not None:
-            parts = [values[frame[target] == k].dropna().to_numpy() for k in classes]
-            ax.hist(parts, bins=20, stacked=True, label=[str(k) for k in classes])
-        else:
-            ax.hist(values.dropna().to_numpy(), bins=20)
-        ax.set_title(column)
-    for ax in axes[len(columns) :]:
-        ax.set_visible(False)
-    if classes is not None and columns:
-        axes[0].legend(title=target, fontsize="small")
-    if not columns:
-        axes[0].set_visible(True)
-        axes[0].text(0.5, 0.5, "no numeric feature columns", ha="center", va="center")
-    fig.suptitle(
-        (f"{title}: " if title else "") + "features" + (f" by {target}" if classes is not None else "")
-    )
-    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))

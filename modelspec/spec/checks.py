@@ -1,7 +1,8 @@
-"""Spec-stage checks against the layer catalog: layer types, arguments, Keras objects.
+"""The spec stage's catalog checks: layer types, constructor and call arguments, Keras objects.
 
-Runs on a :class:`ModelSpec` whose shape pydantic has already checked, and
-returns located problems; nothing here imports Keras.
+Runs on a :class:`ModelSpec` whose shape pydantic has already checked (or a
+spec made or changed in Python), and returns problems located at each
+entry's origin; nothing here imports Keras.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import inspect
 from collections.abc import Iterable
 from typing import Any
 
-from . import _catalog as catalog
-from ._errors import Path, Problem, Suggester, received, shown
-from ._spec import LayerSpec, ModelSpec
+from .. import catalog
+from ..errors import Collector, Origin, Problem, received, shown
+from .models import LayerSpec, ModelSpec, per_output
 
 _NOUN = {
     "activations": "activation",
@@ -33,71 +34,72 @@ def check_spec(spec: ModelSpec, custom_objects: dict[str, Any]) -> list[Problem]
     return _Checker(spec, custom_objects).run()
 
 
-class _Checker:
+class _Checker(Collector):
     def __init__(self, spec: ModelSpec, custom_objects: dict[str, Any]):
+        super().__init__()
         self.spec = spec
         self.custom = custom_objects
-        self.problems: list[Problem] = []
-        self.near = Suggester()
-
-    def error(self, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> None:
-        self.problems.append(self.spec.problem(path, message, hint, key=key))
 
     def run(self) -> list[Problem]:
         spec = self.spec
         if isinstance(spec.layers, list):
             for i, entry in enumerate(spec.layers):
-                if entry is None:  # an entry with schema errors (see _spec._check_valid_parts)
+                if entry is None:  # an entry with schema errors (see convert._check_valid_parts)
                     continue
+                at = spec.entry_origin(i)
                 for k in _MAPPING_ONLY:
                     if getattr(entry, k) is not None:
                         self.error(
-                            ("layers", i, k),
+                            at.at(k),
+                            "misplaced-key",
                             f"'{k}' belongs to the mapping form of 'layers' (a DAG)",
                             "in a list (a linear stack) each layer takes the one above; "
                             "write 'layers' as a mapping of node name -> layer to connect nodes freely",
                             key=True,
                         )
-                self.entry(entry, ("layers", i))
+                self.entry(entry, at)
         else:
             for name, entry in spec.layers.items():
                 if entry is None:
                     continue
+                at = spec.entry_origin(name)
                 if entry.name is not None:
                     self.error(
-                        ("layers", name, "name"),
+                        at.at("name"),
+                        "misplaced-key",
                         "'name' belongs to the list form of 'layers'",
                         f"in a mapping the key is the name: this node is {shown(name)}",
                         key=True,
                     )
-                self.entry(entry, ("layers", name))
+                self.entry(entry, at)
         if spec.compile is not None:
             self.compile()
         if spec.train is not None:
             for i, callback in enumerate(spec.train.callbacks):
-                self.object("callbacks", callback, ("train", "callbacks", i))
+                self.object("callbacks", callback, spec.at("train", "callbacks", i))
         return self.problems
 
     # -- layers ------------------------------------------------------------
 
-    def entry(self, entry: LayerSpec, path: Path) -> None:
+    def entry(self, entry: LayerSpec, at: Origin) -> None:
         if entry.share is not None:
             extra = (["type"] if entry.type is not None else []) + list(entry.args)
             for k in extra:
                 self.error(
-                    path + (k,),
+                    at.at(k),
+                    "share-with-arguments",
                     f"a 'share' entry reuses the layer of node '{entry.share}' and takes no '{k}'",
                     "shared layers have one configuration: set it on the node being shared",
                     key=True,
                 )
             return
         if entry.type is None:
-            self.error(path, "'type' is required: a Keras layer class such as Dense", key=True)
+            self.error(at, "missing-type", "'type' is required: a Keras layer class such as Dense", key=True)
             return
-        self.layer(entry.type, entry.args, path)
-        self.call_arguments(entry.type, entry, path)
+        self.layer(entry.type, entry.args, at)
+        self.call_arguments(entry.type, entry, at)
 
-    def call_arguments(self, type_name: str, entry: LayerSpec, path: Path) -> None:
+    def call_arguments(self, type_name: str, entry: LayerSpec, at: Origin) -> None:
         """Keys of ``call`` and of an ``inputs`` mapping must be parameters of the layer's ``call``."""
         info = catalog.layer(type_name)
         if info is None or info.call_varargs:
@@ -108,54 +110,62 @@ class _Checker:
                 if key not in info.call:
                     near = self.near(key, info.call, f"call:{type_name}")
                     self.error(
-                        path + (field_name, key),
+                        at.at(field_name, key),
+                        "unknown-call-argument",
                         f"{type_name} is not called with an argument {shown(key)}",
                         f"did you mean '{near}'?" if near else f"its call takes: {', '.join(info.call)}",
                         key=True,
                     )
         for key in set(mapped) & set(entry.call or {}):
             self.error(
-                path + ("call", key),
+                at.at("call", key),
+                "duplicate-call-argument",
                 f"the call argument {shown(key)} is given twice: in 'inputs' and in 'call'",
                 key=True,
             )
 
-    def layer(self, type_name: str, args: dict[str, Any], path: Path) -> None:
+    def layer(self, type_name: str, args: dict[str, Any], at: Origin) -> None:
         """Check one layer type and its constructor arguments."""
         if type_name in self.custom:
-            self.custom_layer(self.custom[type_name], args, path)
+            self.custom_layer(self.custom[type_name], args, at)
             return
         reason = catalog.refused(type_name)
         if reason is not None:
-            self.error(path + ("type",), f"the layer type {shown(type_name)} is not allowed: {reason}")
+            self.error(
+                at.at("type"),
+                "refused-layer-type",
+                f"the layer type {shown(type_name)} is not allowed: {reason}",
+            )
             return
         info = catalog.layer(type_name)
         if info is None and "." in type_name:
-            self.dotted("layer type", type_name, path + ("type",), [*catalog.layer_types(), *self.custom])
+            self.dotted("layer type", type_name, at.at("type"), [*catalog.layer_types(), *self.custom])
             return
         if info is None:
             near = self.near(type_name, [*catalog.layer_types(), *self.custom], "layers")
             self.error(
-                path + ("type",),
+                at.at("type"),
+                "unknown-layer-type",
                 f"unknown layer type {shown(type_name)}",
                 f"did you mean '{near}'?" if near else "see `modelspec schema` for the layer types",
             )
             return
-        self.arguments(info.args, args, path, f"{type_name}")
+        self.arguments(info.args, args, at, f"{type_name}")
 
-    def dotted(self, noun: str, name: str, path: Path, known: Iterable[str]) -> None:
+    def dotted(self, noun: str, name: str, at: Origin, known: Iterable[str]) -> None:
         """A dotted import path where a name belongs: refused, never imported."""
         last = name.rsplit(".", 1)[-1]
         near = self.near(last, known, f"dotted:{noun}")
         self.error(
-            path,
+            at,
+            "dotted-path",
             f"the {noun} {shown(name)} is a dotted import path; a spec never imports Python code",
             f"write the Keras name alone: '{near}'"
             if near
             else "custom classes come from the Python side: custom_objects=, modelspec.register or --plugin",
         )
 
-    def custom_layer(self, cls: Any, args: dict[str, Any], path: Path) -> None:
+    def custom_layer(self, cls: Any, args: dict[str, Any], at: Origin) -> None:
         """A user layer: arguments checked against its ``__init__`` signature."""
         try:
             params = inspect.signature(cls.__init__).parameters
@@ -168,57 +178,63 @@ class _Checker:
             if name not in allowed:
                 near = self.near(name, allowed, f"args:{cls.__name__}")
                 self.error(
-                    path + (name,),
+                    at.at(name),
+                    "unknown-argument",
                     f"unknown argument {shown(name)} for {cls.__name__}",
                     f"did you mean '{near}'?" if near else None,
                     key=True,
                 )
 
     def arguments(
-        self, known: dict[str, catalog.ArgInfo], args: dict[str, Any], path: Path, owner: str
+        self, known: dict[str, catalog.ArgInfo], args: dict[str, Any], at: Origin, owner: str
     ) -> None:
         for name, value in args.items():
             info = known.get(name)
             if info is None:
                 near = self.near(name, known, f"args:{owner}")
                 self.error(
-                    path + (name,),
+                    at.at(name),
+                    "unknown-argument",
                     f"unknown argument {shown(name)} for {owner}",
                     f"did you mean '{near}'?" if near else _choices(known),
                     key=True,
                 )
             else:
-                self.value(info, value, path + (name,), owner)
+                self.value(info, value, at.at(name), owner)
         for name, info in known.items():
             if info.required and name not in args:
-                self.error(path, f"{owner} requires the argument {shown(name)}", key=True)
+                self.error(at, "missing-argument", f"{owner} requires the argument {shown(name)}", key=True)
 
-    def value(self, info: catalog.ArgInfo, value: Any, path: Path, owner: str) -> None:
+    def value(self, info: catalog.ArgInfo, value: Any, at: Origin, owner: str) -> None:
         if info.kind == "layer":
-            self.nested(value, path)
+            self.nested(value, at)
         elif info.kind == "activation":
             if isinstance(value, dict):
                 self.error(
-                    path, "an activation is a name from keras.activations such as 'relu', got a mapping"
+                    at,
+                    "wrong-argument-type",
+                    "an activation is a name from keras.activations such as 'relu', got a mapping",
                 )
             else:
-                self.object("activations", value, path)
+                self.object("activations", value, at)
         elif info.kind in catalog.KIND_MODULES:
-            self.object(catalog.KIND_MODULES[info.kind], value, path)
+            self.object(catalog.KIND_MODULES[info.kind], value, at)
         else:
             wrong = _type_mismatch(info.type, value)
             if wrong:
-                self.error(path, f"expected {wrong}, got {received(value)}")
+                self.error(at, "wrong-argument-type", f"expected {wrong}, got {received(value)}")
 
-    def nested(self, value: Any, path: Path) -> None:
+    def nested(self, value: Any, at: Origin) -> None:
         """A layer entry inside an argument: ``layer: {type: LSTM, units: 64}``."""
         if isinstance(value, list):
             for i, item in enumerate(value):
-                self.nested(item, path + (i,))
+                self.nested(item, at.at(i))
             return
         if not isinstance(value, dict):
             self.error(
-                path, f"expected a layer entry such as {{type: LSTM, units: 64}}, got {received(value)}"
+                at,
+                "wrong-argument-type",
+                f"expected a layer entry such as {{type: LSTM, units: 64}}, got {received(value)}",
             )
             return
         args = dict(value)
@@ -226,16 +242,16 @@ class _Checker:
         args.pop("name", None)
         for k in _MAPPING_ONLY:
             if k in args:
-                self.error(path + (k,), f"a nested layer entry takes no '{k}'", key=True)
+                self.error(at.at(k), "misplaced-key", f"a nested layer entry takes no '{k}'", key=True)
                 args.pop(k)
         if not isinstance(type_name, str):
-            self.error(path, "'type' is required: a Keras layer class such as LSTM", key=True)
+            self.error(at, "missing-type", "'type' is required: a Keras layer class such as LSTM", key=True)
             return
-        self.layer(type_name, args, path)
+        self.layer(type_name, args, at)
 
     # -- Keras objects -----------------------------------------------------
 
-    def object(self, module: str, value: Any, path: Path) -> None:
+    def object(self, module: str, value: Any, at: Origin) -> None:
         """A Keras object: a name, or ``{type: Class, ...arguments}``."""
         noun = _NOUN[module]
         if value is None:
@@ -247,55 +263,69 @@ class _Checker:
                 return
             reason = catalog.refused_object(module, value)
             if reason is not None:
-                self.error(path, f"the {noun} {shown(value)} is not allowed: {reason}")
+                self.error(at, "refused-object", f"the {noun} {shown(value)} is not allowed: {reason}")
                 return
             if "." in value:
-                self.dotted(
-                    noun, value, path, [*catalog.object_names(module), *catalog.object_classes(module)]
-                )
+                self.dotted(noun, value, at, [*catalog.object_names(module), *catalog.object_classes(module)])
                 return
             near = self.near(value, [*catalog.object_names(module), *catalog.object_classes(module)], module)
-            self.error(path, f"unknown {noun} {shown(value)}", f"did you mean '{near}'?" if near else None)
+            self.error(
+                at,
+                "unknown-object",
+                f"unknown {noun} {shown(value)}",
+                f"did you mean '{near}'?" if near else None,
+            )
             return
         if not isinstance(value, dict):
-            self.error(path, f"expected {_a(noun)}: a name or {{type: Class, ...}}, got {received(value)}")
+            self.error(
+                at,
+                "wrong-argument-type",
+                f"expected {_a(noun)}: a name or {{type: Class, ...}}, got {received(value)}",
+            )
             return
         args = dict(value)
         type_name = args.pop("type", None)
         if not isinstance(type_name, str):
-            self.error(path, f"{_a(noun)} written as a mapping needs 'type': the class name", key=True)
+            self.error(
+                at, "missing-type", f"{_a(noun)} written as a mapping needs 'type': the class name", key=True
+            )
             return
         if type_name in self.custom:
             return
         reason = catalog.refused_object(module, type_name)
         if reason is not None:
-            self.error(path + ("type",), f"the {noun} {shown(type_name)} is not allowed: {reason}")
+            self.error(
+                at.at("type"), "refused-object", f"the {noun} {shown(type_name)} is not allowed: {reason}"
+            )
             return
         info = catalog.object_class(module, type_name)
         if info is None and "." in type_name:
-            self.dotted(f"{noun} class", type_name, path + ("type",), catalog.object_classes(module))
+            self.dotted(f"{noun} class", type_name, at.at("type"), catalog.object_classes(module))
             return
         if info is None:
             near = self.near(type_name, catalog.object_classes(module), f"classes:{module}")
             self.error(
-                path + ("type",),
+                at.at("type"),
+                "unknown-object",
                 f"unknown {noun} class {shown(type_name)}",
                 f"did you mean '{near}'?" if near else f"see keras.{module} for the classes",
             )
             return
-        if module == "optimizers" and isinstance(args.get("learning_rate"), dict):
-            self.object("schedules", args.pop("learning_rate"), path + ("learning_rate",))
-        self.arguments(info.args, args, path, type_name)
+        schedule = catalog.schedule_argument(module, args)
+        if schedule is not None:
+            self.object("schedules", args.pop(schedule), at.at(schedule))
+        self.arguments(info.args, args, at, type_name)
 
     def compile(self) -> None:
         c = self.spec.compile
         assert c is not None
-        self.object("optimizers", c.optimizer, ("compile", "optimizer"))
-        self.per_output("losses", c.loss, ("compile", "loss"))
-        self.per_output("metrics", c.metrics, ("compile", "metrics"))
-        self.per_output("metrics", c.weighted_metrics, ("compile", "weighted_metrics"))
+        at = self.spec.at("compile")
+        self.object("optimizers", c.optimizer, at.at("optimizer"))
+        self.per_output("losses", c.loss, at.at("loss"))
+        self.per_output("metrics", c.metrics, at.at("metrics"))
+        self.per_output("metrics", c.weighted_metrics, at.at("weighted_metrics"))
 
-    def per_output(self, module: str, value: Any, path: Path, *, top: bool = True) -> None:
+    def per_output(self, module: str, value: Any, at: Origin, *, top: bool = True) -> None:
         """An object, a list of them, or (at the top only) output name -> object(s).
 
         Inside a list or under an output name, a mapping is one object, so one
@@ -303,12 +333,12 @@ class _Checker:
         """
         if isinstance(value, list):
             for i, item in enumerate(value):
-                self.object(module, item, (*path, i))
-        elif isinstance(value, dict) and "type" not in value and top:
+                self.object(module, item, at.at(i))
+        elif top and per_output(value):
             for output, item in value.items():
-                self.per_output(module, item, (*path, output), top=False)
+                self.per_output(module, item, at.at(output), top=False)
         else:
-            self.object(module, value, path)
+            self.object(module, value, at)
 
 
 def _type_mismatch(expected: str | None, value: Any) -> str | None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import _catalog as catalog
-from ._spec import FORMAT_VERSION, LayerSpec, ModelSpec
+from .. import catalog
+from .models import FORMAT_VERSION, LayerSpec, ModelSpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 RESERVED = tuple(LayerSpec.model_fields)
 """The keys of a layer entry that are not constructor arguments."""
 _TYPES = {
-    # Mirrors modelspec._arguments: null is always accepted (Keras's own default).
+    # Mirrors modelspec.spec.checks: null is always accepted (Keras's own default).
     "int": {"type": ["integer", "null"]},
     "float": {"type": ["number", "null"]},
     "bool": {"type": ["boolean", "null"]},

@@ -1,124 +1,48 @@
-"""Stage 3, graph: a :class:`ModelSpec` to a resolved, ordered, checked :class:`Graph`.
+"""The graph stage: a :class:`ModelSpec` to a resolved, ordered, checked :class:`Graph`.
 
 Resolves every reference (``name``, ``name[i]``, the default "node above"),
 orders the nodes so each comes after what it is called on, and reports
 unknown references, cycles, duplicate names and inputs or nodes that nothing
-uses, each at its line.
+uses, each at the origin of the entry concerned.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
-from typing import Any, Union
+import os
+from typing import Any
 
-from ._errors import Path, Problem, SpecError, Suggester
-from ._spec import InputSpec, LayerSpec, ModelSpec, split_reference
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A reference to an input or a node's output (``index`` picks one of several)."""
-
-    name: str
-    index: int | None = None
-
-    def __str__(self) -> str:
-        return self.name if self.index is None else f"{self.name}[{self.index}]"
+from ..errors import Collector, Origin, Problem
+from ..spec import LayerSpec, ModelSpec, per_output, split_reference
+from .model import Graph, Input, Node, Ref, Refs, flatten
 
 
-Refs = Union[Ref, list[Ref], dict[str, Union[Ref, list[Ref]]]]
-
-
-@dataclass
-class Node:
-    """One layer node: its entry, where it is, and what it is called on.
-
-    Attributes:
-        name: The node name (the Keras layer name).
-        path: Where the entry is in the spec: ``('layers', name)`` or ``('layers', i)``.
-        entry: The layer entry.
-        inputs: What the layer is called on: a :class:`Ref`, a list (the layer
-            gets a list), or call argument -> reference(s) (keyword call).
-        call: Constant call arguments.
-        share: The node whose layer object this node calls, when shared.
-    """
-
-    name: str
-    path: Path
-    entry: LayerSpec
-    inputs: Refs | None
-    call: dict[str, Any] = field(default_factory=dict)
-    share: str | None = None
-
-    def refs(self) -> list[Ref]:
-        """Every reference this node is called on."""
-        return list(_flatten(self.inputs))
-
-
-@dataclass
-class Graph:
-    """A checked model graph, nodes in an order where each follows its inputs."""
-
-    spec: ModelSpec
-    inputs: dict[str, InputSpec]
-    nodes: list[Node]
-    outputs: Refs | None
-    sequential: bool
-    warnings: list[Problem] = field(default_factory=list)
-
-    def node(self, name: str) -> Node:
-        """The node called ``name``."""
-        return self._by_name[name]
-
-    @functools.cached_property
-    def _by_name(self) -> dict[str, Node]:
-        return {n.name: n for n in self.nodes}
-
-    def output_names(self) -> list[str]:
-        """The names Keras gives the outputs (the keys of per-output compile mappings)."""
-        if self.sequential or self.outputs is None:
-            return [self.nodes[-1].name] if self.nodes else []
-        if isinstance(self.outputs, dict):
-            return list(self.outputs)
-        return [r.name for r in _flatten(self.outputs)]
-
-
-def _flatten(refs: Any) -> list[Ref]:
-    if refs is None:
-        return []
-    if isinstance(refs, Ref):
-        return [refs]
-    if isinstance(refs, dict):
-        return [r for v in refs.values() for r in _flatten(v)]
-    return [r for v in refs for r in _flatten(v)]
-
-
-def to_graph(spec: ModelSpec) -> Graph:
+def to_graph(spec: ModelSpec) -> tuple[Graph, list[Problem]]:
     """Resolve and check the graph of ``spec``.
 
-    Raises:
-        SpecError: Unknown references, cycles, duplicate names, unused inputs
-            or nodes, and per-output compile keys that name no output.
+    Returns:
+        The graph, and its problems: unknown references, cycles, duplicate
+        names, unused inputs or nodes, and per-output compile keys that name
+        no output. The graph is only fit for later stages when there are none.
     """
-    from ._lint import lint  # imports this module: the lint pass reads graphs
-
     builder = _GraphBuilder(spec)
     graph = builder.run()
-    if builder.problems:
-        raise SpecError(builder.problems)
-    graph.warnings = lint(graph)  # only for a graph without errors: broken parts mislead them
-    return graph
+    return graph, builder.problems
 
 
-class _GraphBuilder:
+def model_name(spec: ModelSpec) -> str | None:
+    """The spec's ``name``, else its file's stem, else None (Keras picks one)."""
+    if spec.name:
+        return spec.name
+    source = spec.source
+    if source is not None and not source.name.startswith("<"):
+        return os.path.splitext(os.path.basename(source.name))[0]
+    return None
+
+
+class _GraphBuilder(Collector):
     def __init__(self, spec: ModelSpec):
+        super().__init__()
         self.spec = spec
-        self.problems: list[Problem] = []
-        self.near = Suggester()
-
-    def error(self, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> None:
-        self.problems.append(self.spec.problem(path, message, hint, key=key))
 
     def run(self) -> Graph:
         spec = self.spec
@@ -126,33 +50,55 @@ class _GraphBuilder:
         self.check_compile(graph)
         return graph
 
+    def graph(self, nodes: list[Node], outputs: Refs | None, model_class: Any) -> Graph:
+        spec = self.spec
+        inputs = {
+            name: Input(
+                name,
+                tuple(i.shape),
+                i.dtype,
+                i.batch_size,
+                i.sparse,
+                i.origin if i.origin is not None else spec.at("inputs", name),
+            )
+            for name, i in spec.inputs.items()
+        }
+        compile_ = spec.compile.model_dump(exclude_none=True) if spec.compile is not None else None
+        return Graph(model_name(spec), spec.seed, inputs, nodes, outputs, model_class, compile_, spec.at())
+
     # -- the list form -----------------------------------------------------
 
     def stack(self, entries: list[LayerSpec]) -> Graph:
         spec = self.spec
         if len(spec.inputs) > 1:
             self.error(
-                ("inputs",),
+                spec.at("inputs"),
+                "sequential-inputs",
                 f"a list of layers (keras.Sequential) takes at most one input, got {len(spec.inputs)}",
                 "write 'layers' as a mapping of node name -> layer for a model with several inputs",
                 key=True,
             )
         if spec.outputs is not None:
             self.error(
-                ("outputs",),
+                spec.at("outputs"),
+                "sequential-inputs",
                 "'outputs' belongs to the mapping form of 'layers'; a stack's output is its last layer",
                 key=True,
             )
         if not entries:
-            self.error(("layers",), "the model has no layers", key=True)
-        seen: dict[str, Path] = {name: ("inputs", name) for name in spec.inputs}
+            self.error(spec.at("layers"), "no-layers", "the model has no layers", key=True)
+        seen: dict[str, Origin] = {name: spec.at("inputs", name) for name in spec.inputs}
         nodes = []
+        above: Ref | None = Ref(next(iter(spec.inputs))) if spec.inputs else None
         for i, entry in enumerate(entries):
+            at = spec.entry_origin(i)
             name = entry.name or _default_name(entry, i)
             if entry.name is not None:
-                self.unique(entry.name, ("layers", i, "name"), seen)
-            nodes.append(Node(name, ("layers", i), entry, None))
-        return Graph(spec, dict(spec.inputs), nodes, None, True)
+                self.unique(entry.name, at.at("name"), seen)
+            label = f"'{entry.name}'" if entry.name is not None else f"layers[{i}]"
+            nodes.append(_node(name, entry, above, at, entry.name, label))
+            above = Ref(name)
+        return self.graph(nodes, Ref(nodes[-1].name) if nodes else None, "Sequential")
 
     # -- the mapping form --------------------------------------------------
 
@@ -160,17 +106,19 @@ class _GraphBuilder:
         spec = self.spec
         if not spec.inputs:
             self.error(
-                ("layers",),
+                spec.at("layers"),
+                "no-inputs",
                 "a mapping of layers (a functional model) needs at least one input under 'inputs'",
                 "add e.g. `inputs: {features: {shape: [4]}}`",
                 key=True,
             )
         if not entries:
-            self.error(("layers",), "the model has no layers", key=True)
+            self.error(spec.at("layers"), "no-layers", "the model has no layers", key=True)
         for name in entries:
             if name in spec.inputs:
                 self.error(
-                    ("layers", name),
+                    spec.entry_origin(name),
+                    "duplicate-name",
                     f"duplicate name '{name}': it names an input and a layer",
                     "names are unique across inputs and layers",
                     key=True,
@@ -179,13 +127,14 @@ class _GraphBuilder:
         nodes: list[Node] = []
         previous: str | None = next(iter(spec.inputs)) if len(spec.inputs) == 1 else None
         for name, entry in entries.items():
-            path = ("layers", name)
+            at = spec.entry_origin(name)
             if entry.inputs is None:
                 if previous is None and not spec.inputs:
                     inputs = None  # already reported: the model has no input at all
                 elif previous is None:
                     self.error(
-                        path,
+                        at,
+                        "ambiguous-input",
                         f"node '{name}' does not say what it is called on, and the model has "
                         f"{len(spec.inputs)} inputs",
                         f"add `inputs: {next(iter(spec.inputs), 'INPUT')}` (or a list of references)",
@@ -195,64 +144,71 @@ class _GraphBuilder:
                 else:
                     inputs = Ref(previous)
             else:
-                inputs = self.refs(entry.inputs, path + ("inputs",), names, entries)
+                inputs = self.refs(entry.inputs, at.at("inputs"), names)
             share = None
             if entry.share is not None:
-                share = self.share_target(name, entry.share, path + ("share",), entries)
-            nodes.append(Node(name, path, entry, inputs, dict(entry.call or {}), share))
+                share = self.share_target(name, entry.share, at.at("share"), entries)
+            node = _node(name, entry, inputs, at, name, f"'{name}'")
+            node.share = share
+            nodes.append(node)
             previous = name
-        outputs = self.outputs(names, entries, nodes)
+        outputs = self.outputs(names, nodes)
         ordered = self.order(nodes)
         if not self.problems:  # an unknown reference would make its intended target look unused
             self.unused(ordered, outputs)
-        return Graph(spec, dict(spec.inputs), ordered, outputs, False)
+        return self.graph(ordered, outputs, "Functional")
 
-    def refs(self, raw: Any, path: Path, names: dict[str, None], entries: dict[str, LayerSpec]) -> Refs:
+    def refs(self, raw: Any, at: Origin, names: dict[str, None]) -> Refs:
         if isinstance(raw, str):
-            return self.ref(raw, path, names, entries)
+            return self.ref(raw, at, names)
         if isinstance(raw, list):
-            return [self.ref(r, path + (i,), names, entries) for i, r in enumerate(raw)]
-        return {k: self.refs(v, path + (k,), names, entries) for k, v in raw.items()}  # type: ignore[misc]
+            return [self.ref(r, at.at(i), names) for i, r in enumerate(raw)]
+        return {k: self.refs(v, at.at(k), names) for k, v in raw.items()}  # type: ignore[misc]
 
-    def ref(self, raw: str, path: Path, names: dict[str, None], entries: dict[str, LayerSpec]) -> Ref:
+    def ref(self, raw: str, at: Origin, names: dict[str, None]) -> Ref:
         name, index = split_reference(raw)
         if name not in names:
-            near = self.near(name, names, "nodes")
-            self.error(path, f"unknown node '{name}'", f"did you mean '{near}'?" if near else None)
+            self.error(
+                at, "unknown-reference", f"unknown node '{name}'", self.near.hint(name, names, "nodes")
+            )
         elif index is not None and name in self.spec.inputs:
-            self.error(path, f"'{raw}': input '{name}' has one output; index only a layer with several")
+            self.error(
+                at,
+                "bad-output-index",
+                f"'{raw}': input '{name}' has one output; index only a layer with several",
+            )
         return Ref(name, index)
 
-    def share_target(self, name: str, target: str, path: Path, entries: dict[str, LayerSpec]) -> str | None:
+    def share_target(self, name: str, target: str, at: Origin, entries: dict[str, LayerSpec]) -> str | None:
         seen = [name]
         while target in entries and entries[target].share is not None and target not in seen:
             seen.append(target)
             target = entries[target].share  # type: ignore[assignment]
         if target in seen:
-            self.error(path, f"'share' goes round in a circle: {' -> '.join([*seen, target])}")
+            self.error(at, "share-target", f"'share' goes round in a circle: {' -> '.join([*seen, target])}")
             return None
         if target not in entries:
             what = "an input, not a layer" if target in self.spec.inputs else "unknown"
             near = self.near(target, entries, "layers")
             near = near if near != name else None
             self.error(
-                path,
+                at,
+                "share-target",
                 f"'share' names '{target}', which is {what}",
                 f"did you mean '{near}'?" if near and what == "unknown" else None,
             )
             return None
         return target
 
-    def outputs(
-        self, names: dict[str, None], entries: dict[str, LayerSpec], nodes: list[Node]
-    ) -> Refs | None:
+    def outputs(self, names: dict[str, None], nodes: list[Node]) -> Refs | None:
         raw = self.spec.outputs
         if raw is None:
             return Ref(nodes[-1].name) if nodes else None
-        refs = self.refs(raw, ("outputs",), names, entries)
-        for ref in _flatten(refs):
+        at = self.spec.at("outputs")
+        refs = self.refs(raw, at, names)
+        for ref in flatten(refs):
             if ref.name in self.spec.inputs:
-                self.error(("outputs",), f"output '{ref}' is an input; outputs are layer nodes")
+                self.error(at, "output-is-input", f"output '{ref}' is an input; outputs are layer nodes")
         return refs
 
     def order(self, nodes: list[Node]) -> list[Node]:
@@ -284,7 +240,8 @@ class _GraphBuilder:
                     if key not in reported:
                         reported.add(key)
                         self.error(
-                            by_name[dep].path + ("inputs",),
+                            by_name[dep].origin.at("inputs"),
+                            "cycle",
                             f"the layers form a cycle: {' -> '.join(reversed(cycle))}",
                             "a model is a DAG: each node's inputs must come from nodes that do not depend on it",
                         )
@@ -295,12 +252,13 @@ class _GraphBuilder:
         return ordered
 
     def unused(self, nodes: list[Node], outputs: Refs | None) -> None:
-        used = {r.name for n in nodes for r in n.refs()} | {r.name for r in _flatten(outputs)}
+        used = {r.name for n in nodes for r in n.refs()} | {r.name for r in flatten(outputs)}
         used |= {n.share for n in nodes if n.share}
         for name in self.spec.inputs:
             if name not in used:
                 self.error(
-                    ("inputs", name),
+                    self.spec.at("inputs", name),
+                    "unused-input",
                     f"input '{name}' is used by no layer",
                     "name it in a node's 'inputs', or remove it",
                     key=True,
@@ -308,7 +266,8 @@ class _GraphBuilder:
         for node in nodes:
             if node.name not in used:
                 self.error(
-                    node.path,
+                    node.origin,
+                    "unused-node",
                     f"node '{node.name}' is used by no other node and is not an output",
                     "add it to 'outputs', feed it to a node, or remove it",
                     key=True,
@@ -316,13 +275,18 @@ class _GraphBuilder:
 
     # -- names ---------------------------------------------------------------
 
-    def unique(self, name: str, path: Path, seen: dict[str, Path]) -> None:
+    def unique(self, name: str, at: Origin, seen: dict[str, Origin]) -> None:
         if name in seen:
-            first = self.spec.source.locate(seen[name], key=True) if self.spec.source else None
-            where = f" (first at line {first.line})" if first else ""
-            self.error(path, f"duplicate name '{name}'{where}", "names are unique across inputs and layers")
+            first = seen[name].line
+            where = f" (first at line {first})" if first is not None else ""
+            self.error(
+                at,
+                "duplicate-name",
+                f"duplicate name '{name}'{where}",
+                "names are unique across inputs and layers",
+            )
         else:
-            seen[name] = path
+            seen[name] = at
 
     def check_compile(self, graph: Graph) -> None:
         """Per-output compile mappings must name outputs."""
@@ -332,16 +296,23 @@ class _GraphBuilder:
         outputs = graph.output_names()
         for field_name in ("loss", "metrics", "weighted_metrics", "loss_weights"):
             value = getattr(c, field_name)
-            if isinstance(value, dict) and "type" not in value:
+            if per_output(value):
                 for key in value:
                     if key not in outputs:
                         near = self.near(key, outputs, "outputs")
                         self.error(
-                            ("compile", field_name, key),
+                            self.spec.at("compile", field_name, key),
+                            "unknown-output",
                             f"'{key}' is not an output of the model",
                             f"did you mean '{near}'?" if near else f"the outputs are: {', '.join(outputs)}",
                             key=True,
                         )
+
+
+def _node(
+    name: str, entry: LayerSpec, inputs: Refs | None, at: Origin, keras_name: str | None, label: str
+) -> Node:
+    return Node(name, entry.type, entry.args, inputs, dict(entry.call or {}), None, at, keras_name, label)
 
 
 def _default_name(entry: LayerSpec, index: int) -> str:

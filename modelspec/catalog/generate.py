@@ -1,11 +1,11 @@
-"""Generate ``_catalog.json``, the layer catalog, by introspecting the installed Keras.
+"""Generate ``catalog.json``, the layer catalog, by introspecting the installed Keras.
 
 The catalog lets the spec stage check layer types, constructor arguments and
 Keras object names without importing Keras (which takes seconds). It is
 committed; regenerate it after upgrading Keras::
 
-    python -m modelspec._catalog_gen          # write modelspec/_catalog.json
-    python -m modelspec._catalog_gen --check  # exit 1 when the file is stale
+    python -m modelspec.catalog.generate          # write modelspec/catalog/catalog.json
+    python -m modelspec.catalog.generate --check  # exit 1 when the file is stale
 
 Output is deterministic: every mapping has sorted keys except constructor
 arguments, which keep their signature order (the order users know from the
@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
-CATALOG_PATH = Path(__file__).with_name("_catalog.json")
+CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
 REFUSED_LAYERS = {
     "Lambda": "it runs arbitrary Python code.",
@@ -479,7 +479,7 @@ def objects() -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
 
 
 def generate() -> dict[str, Any]:
-    """The catalog of the installed Keras, as written to ``_catalog.json``.
+    """The catalog of the installed Keras, as written to ``catalog.json``.
 
     Returns:
         ``keras_version``, ``layers``, ``refused``, ``objects`` and
@@ -506,7 +506,7 @@ def render(catalog: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write ``_catalog.json``, or with ``--check`` report whether it is stale.
+    """Write ``catalog.json``, or with ``--check`` report whether it is stale.
 
     Args:
         argv: Command-line arguments without the program name; ``sys.argv[1:]``
@@ -516,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         The exit status: 0 on success or a fresh file, 1 for a stale one.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m modelspec._catalog_gen", description=__doc__.splitlines()[0]
+        prog="python -m modelspec.catalog.generate", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file is stale")
     options = parser.parse_args(argv)
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         current = CATALOG_PATH.read_text(encoding="utf-8") if CATALOG_PATH.exists() else None
         if current != text:
             print(
-                f"{CATALOG_PATH.name} is stale for keras {keras.__version__}: run python -m modelspec._catalog_gen",
+                f"{CATALOG_PATH.name} is stale for keras {keras.__version__}: run python -m modelspec.catalog.generate",
                 file=sys.stderr,
             )
             return 1

@@ -1,0 +1,192 @@
+"""The Python API, and the only place that runs the stages in order.
+
+source (text -> data + locations) -> spec (-> ModelSpec, checked against the
+catalog) -> graph (-> resolved, ordered Graph, then lint) -> keras (-> model),
+and training on top. Each stage returns its result and its problems; here it
+is decided whether to go on or to raise one :class:`SpecError` with all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .errors import Problem, SpecError, raise_errors
+from .graph import Graph, lint, to_graph
+from .source import Source, parse, paused_gc, read_source
+from .spec import ModelSpec, check_spec, to_spec
+
+if TYPE_CHECKING:  # training pulls in the data and model-file modules: imported when it runs
+    from .training import TrainResult
+
+_registry: dict[str, Any] = {}
+
+
+def register(cls: Any = None, *, name: str | None = None) -> Any:
+    """Make a user layer (or other Keras object) usable as a spec ``type``.
+
+    Use as a decorator, ``@modelspec.register``, or call it:
+    ``modelspec.register(MyLayer, name="Mine")``. A spec never imports code;
+    this is how custom classes reach it, from the Python side.
+    """
+
+    def add(c: Any) -> Any:
+        _registry[name or c.__name__] = c
+        return c
+
+    return add if cls is None else add(cls)
+
+
+def registered() -> dict[str, Any]:
+    """The classes registered with :func:`register`, by name."""
+    return dict(_registry)
+
+
+def _objects(custom_objects: dict[str, Any] | None) -> dict[str, Any]:
+    return {**_registry, **(custom_objects or {})}
+
+
+def _front(source: Source, objects: dict[str, Any]) -> tuple[ModelSpec, Graph]:
+    """Run the stages that need no Keras on a parsed document: spec, catalog checks, graph, lint."""
+    with paused_gc():
+        spec, problems = to_spec(source, objects)
+        if spec is None:
+            raise SpecError(problems)
+        graph = _back(spec, objects, problems)
+    return spec, graph
+
+
+def _back(spec: ModelSpec, objects: dict[str, Any], problems: list[Problem] | None = None) -> Graph:
+    """The catalog checks and the graph of a spec; every problem of both is reported together."""
+    problems = [*(problems or []), *check_spec(spec, objects)]
+    graph, found = to_graph(spec)
+    problems += found
+    raise_errors(problems)
+    graph.warnings = lint(graph)  # only for a graph without errors: broken parts mislead the checks
+    return graph
+
+
+def loads(text: str, source: str = "<string>", *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
+    """Read a spec from YAML text.
+
+    Args:
+        text: The YAML document.
+        source: The name used in messages (a file name, or ``<string>``).
+        custom_objects: User classes by ``type`` name, besides registered ones.
+
+    Raises:
+        SpecError: Every problem found, located in ``source``.
+    """
+    return _front(parse(text, source), _objects(custom_objects))[0]
+
+
+def load(path: str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
+    """Read a spec file. Relative paths in it (training data) resolve against its folder.
+
+    Raises:
+        SpecError: The file is missing or unreadable, or every problem found in it.
+    """
+    return load_checked(path, custom_objects=custom_objects)[0]
+
+
+def load_checked(
+    path: str | os.PathLike, *, custom_objects: dict[str, Any] | None = None
+) -> tuple[ModelSpec, Graph]:
+    """Read a spec file and check it through the graph stage, once: the spec and its graph.
+
+    Raises:
+        SpecError: Every problem found.
+    """
+    return _front(read_source(path), _objects(custom_objects))
+
+
+def check(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Graph:
+    """Run every check that needs no Keras: catalog checks, graph and lint.
+
+    A :class:`ModelSpec` is checked as it is now, so a spec changed in Python
+    after it was loaded is checked again; its problems are still located at
+    the lines its entries were read from.
+
+    Returns:
+        The resolved graph (``graph.warnings`` holds the lint warnings).
+
+    Raises:
+        SpecError: Every problem found.
+    """
+    objects = _objects(custom_objects)
+    if not isinstance(spec, ModelSpec):
+        return load_checked(spec, custom_objects=objects)[1]
+    with paused_gc():
+        return _back(spec, objects)
+
+
+def build(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Any:
+    """Compile a spec into a Keras model.
+
+    Args:
+        spec: A :class:`ModelSpec`, or the path of a spec file.
+        custom_objects: User layer classes by ``type`` name, besides registered ones.
+
+    Returns:
+        A ``keras.Sequential`` for a list of layers, else a functional
+        ``keras.Model``; compiled when the spec has a ``compile`` section.
+
+    Raises:
+        SpecError: The spec is invalid, or Keras refused part of it (located
+            at the spec line concerned).
+    """
+    from .keras import to_keras
+
+    objects = _objects(custom_objects)
+    return to_keras(check(spec, custom_objects=objects), objects)
+
+
+def train(
+    spec: ModelSpec | str | os.PathLike,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    data: str | os.PathLike | None = None,
+    distribution: str | None = None,
+    verbose: Any = "auto",
+    custom_objects: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Fit the spec's model on the spec's data, as its ``train`` section says.
+
+    Args:
+        spec: A :class:`ModelSpec` or the path of a spec file with a ``train`` section.
+        epochs: Overrides ``train.epochs``.
+        batch_size: Overrides ``train.batch_size``.
+        data: A CSV file that replaces ``train.data.path`` (same columns).
+        distribution: Overrides ``train.distribution``: ``none``, ``mirrored``,
+            ``multi_worker_mirrored`` or ``data_parallel``.
+        verbose: Keras's ``fit`` verbosity (``"auto"``, 0, 1 or 2).
+        custom_objects: User layer classes by ``type`` name, besides registered ones.
+
+    Returns:
+        The trained model, its history and its test metrics.
+
+    Raises:
+        SpecError: The spec, its data, or how they fit together is invalid;
+            every problem is located at the spec key concerned.
+    """
+    from .training import fit
+
+    objects = _objects(custom_objects)
+    if isinstance(spec, ModelSpec):
+        graph = check(spec, custom_objects=objects)
+    else:
+        spec, graph = load_checked(spec, custom_objects=objects)
+    return fit(
+        spec,
+        graph,
+        objects,
+        epochs=epochs,
+        batch_size=batch_size,
+        data=data,
+        distribution=distribution,
+        verbose=verbose,
+    )
+
+
+__all__ = ["build", "check", "load", "load_checked", "loads", "register", "registered", "train"]

@@ -1,0 +1,83 @@
+"""The command line: ``modelspec COMMAND ...``.
+
+The only place that prints problems and picks exit statuses, which the
+exception classes carry (``SpecError.exit_code`` 1: invalid input, never a
+traceback; ``UsageError.exit_code`` 2: a wrong command line). Each command
+group registers its subcommands; Keras is imported only by the commands that
+build or train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from ..errors import SpecError, UsageError
+from ..version import __version__
+from . import spec_commands, train_commands
+from .common import EXIT_OK, report
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own usage errors: exit 2
+        self.print_usage(sys.stderr)
+        self.exit(UsageError.exit_code, f"{self.prog}: error: {message}\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``modelspec`` argument parser, with every command group's subcommands."""
+    p = _Parser(
+        prog="modelspec",
+        description="Compile declarative YAML model specs into Keras models.",
+        epilog="Exit status: 0 success, 1 invalid input (reported without a traceback), 2 wrong command line.",
+    )
+    p.add_argument("--version", action="version", version=f"modelspec {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return c
+
+    spec_commands.add_commands(command)
+    train_commands.add_commands(command)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as e:
+        report(e.problems, "human", sys.stderr)
+        return e.exit_code
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("modelspec: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `modelspec schema | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stops the flush at exit from failing again
+        return EXIT_OK
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        where = next((getattr(args, a) for a in ("current", "spec", "model") if getattr(args, a, None)), "")
+        where = f" while processing {where}" if where else ""
+        print(
+            f"modelspec: internal error{where}: {type(e).__name__}: {e} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return SpecError.exit_code
+
+
+__all__ = ["main", "parser"]

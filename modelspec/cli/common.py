@@ -1,0 +1,171 @@
+"""What the commands share: reporting problems, plugins, spec files, outputs.
+
+Nothing here imports Keras, pandas or matplotlib at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..errors import Problem, SpecError, UsageError, format_path
+
+EXIT_OK = 0
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+Command = Callable[[str, str], argparse.ArgumentParser]
+"""Makes a subcommand parser from a name and a help line."""
+
+
+def report(problems: Iterable[Problem], fmt: str, stream: Any) -> None:
+    """Print problems as text (compiler style, then a count of errors), JSON, or GitHub annotations."""
+    problems = list(problems)
+    if fmt == "json":
+        json.dump([p.to_dict() for p in problems], stream, indent=1)
+        stream.write("\n")
+        return
+    if fmt == "github":
+        for p in problems:
+            stream.write(github(p) + "\n")
+        return
+    for p in problems:
+        stream.write(p.format() + "\n")
+    errors = sum(p.severity == "error" for p in problems)
+    if errors:
+        stream.write(f"{errors} error{'s' if errors != 1 else ''}\n")
+
+
+def github(p: Problem) -> str:
+    """A GitHub Actions workflow command: an annotation on the spec's line."""
+
+    def esc(text: str, prop: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+    props = [f"file={esc(p.file or '', True)}"]
+    if p.line is not None:
+        props.append(f"line={p.line}")
+        if p.column is not None:
+            props.append(f"col={p.column}")
+    props.append(f"title={esc(('modelspec ' + p.code + ' ' + format_path(p.path)).strip(), True)}")
+    message = p.message + (f" (hint: {p.hint})" if p.hint else "")
+    for note in p.notes:
+        message += f"\n{note}"
+    return f"::{p.severity} {','.join(props)}::{esc(message)}"
+
+
+def warn(problems: Iterable[Problem]) -> None:
+    """Print warnings to stderr (they never fail a command)."""
+    for p in problems:
+        print(p.format(), file=sys.stderr)
+
+
+def add_plugins(c: argparse.ArgumentParser) -> None:
+    """Add the ``--plugin`` option to a subcommand."""
+    c.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE for its custom layers (registered with modelspec.register, "
+        "or the Keras Layer subclasses it defines); repeatable",
+    )
+
+
+def load_plugins(modules: Iterable[str]) -> dict[str, Any]:
+    """Import plugin modules; their custom layer classes by name.
+
+    A plugin registers classes with :func:`modelspec.register`, or simply
+    defines ``keras.layers.Layer`` subclasses, which are taken by class name.
+    """
+    from ..api import registered
+
+    found: dict[str, Any] = {}
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - a broken plugin is invalid input
+            raise SpecError(
+                [
+                    Problem.in_file(
+                        "plugin-import", "--plugin", f"cannot import plugin '{name}': {type(e).__name__}: {e}"
+                    )
+                ]
+            ) from None
+        for attr, value in vars(module).items():
+            if isinstance(value, type) and value.__module__ == module.__name__ and _is_layer(value):
+                found[attr] = value
+    found.update(registered())
+    return found
+
+
+def _is_layer(cls: type) -> bool:
+    return any(
+        f"{b.__module__}.{b.__name__}".startswith("keras.") and b.__name__ == "Layer" for b in cls.__mro__
+    )
+
+
+def spec_files(paths: Iterable[str]) -> list[str]:
+    """Spec files named on the command line; folders are searched for ``*.yaml`` and ``*.yml``."""
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(SPEC_SUFFIXES)]
+        else:
+            files.append(path)
+    return files
+
+
+def quiet_keras() -> None:
+    """Keep TensorFlow's C++ start-up lines off the terminal (unless the user set the level)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def load_graph(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """The spec named by ``args.spec``, checked: (spec, graph, custom objects); warnings are printed."""
+    from ..api import load_checked
+
+    objects = load_plugins(args.plugin)
+    spec, graph = load_checked(args.spec, custom_objects=objects)
+    warn(graph.warnings)
+    return spec, graph, objects
+
+
+def keras_output(command: str, path: str) -> None:
+    """Refuse a model output that is not a ``.keras`` file (exit status 2)."""
+    if not path.endswith(".keras"):
+        raise UsageError(f"modelspec {command}: error: the output must end in .keras, got '{path}'")
+
+
+def check_folder(path: str, option: str) -> None:
+    """Refuse an output whose folder does not exist before the long work, not after it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise SpecError(
+            [
+                Problem.in_file(
+                    "output-file", path, f"cannot write here: no such folder '{folder}'", path=(option,)
+                )
+            ]
+        )
+
+
+def write_output(path: str, what: str, write: Callable[[str], None]) -> None:
+    """Call ``write(path)``; an OS error becomes a located problem naming the output."""
+    try:
+        write(path)
+    except OSError as e:
+        raise SpecError(
+            [
+                Problem.in_file(
+                    "output-file", path, f"cannot write the {what}: {e.strerror or e}", path=("output",)
+                )
+            ]
+        ) from None

@@ -1,0 +1,116 @@
+"""The commands that read a spec: ``validate``, ``build``, ``summary`` and ``schema``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..errors import Problem, SpecError
+from .common import (
+    EXIT_OK,
+    Command,
+    add_plugins,
+    keras_output,
+    load_graph,
+    load_plugins,
+    quiet_keras,
+    report,
+    spec_files,
+    write_output,
+)
+
+
+def add_commands(command: Command) -> None:
+    """Add the spec commands to the ``modelspec`` parser."""
+    c = command("validate", "check syntax, schema, layer arguments and graph (never imports TensorFlow)")
+    c.add_argument("specs", nargs="+", metavar="SPEC", help="spec files, or folders to search for *.yaml")
+    c.add_argument("--format", choices=("human", "json", "github"), default="human", help="how to report")
+    add_plugins(c)
+    c.set_defaults(func=validate)
+
+    c = command("build", "compile a spec and save the Keras model")
+    c.add_argument("spec", metavar="SPEC")
+    c.add_argument("-o", "--output", required=True, metavar="MODEL.keras", help="where to save the model")
+    c.add_argument("--summary", action="store_true", help="print the Keras summary")
+    add_plugins(c)
+    c.set_defaults(func=build)
+
+    c = command("summary", "print the Keras summary: layers, output shapes, parameter counts")
+    c.add_argument("spec", metavar="SPEC")
+    add_plugins(c)
+    c.set_defaults(func=summary)
+
+    c = command("schema", "print or write the JSON Schema of the spec format")
+    c.add_argument("-o", "--output", metavar="FILE", help="write it to FILE (atomically) instead of printing")
+    c.set_defaults(func=schema)
+
+
+def validate(args: argparse.Namespace) -> int:
+    from ..api import load_checked
+
+    objects = load_plugins(args.plugin)
+    files = spec_files(args.specs)
+    if not files:
+        print(
+            f"modelspec validate: no spec files (*.yaml, *.yml) in {', '.join(args.specs)}", file=sys.stderr
+        )
+        return SpecError.exit_code
+    problems: list[Problem] = []
+    failed = 0
+    for path in files:
+        args.current = path  # named by an internal error's message
+        try:
+            spec, graph = load_checked(path, custom_objects=objects)
+        except SpecError as e:
+            problems += e.problems
+            failed += 1
+            continue
+        problems += graph.warnings
+        if args.format == "human":
+            n = len(spec.layers)
+            print(f"{path}: ok ({n} layer{'s' if n != 1 else ''})")
+    report(problems, args.format, sys.stdout if args.format != "human" else sys.stderr)
+    if args.format == "human" and len(files) > 1:
+        print(f"{len(files) - failed} of {len(files)} specs valid", file=sys.stderr)
+    return SpecError.exit_code if failed else EXIT_OK
+
+
+def _build_model(args: argparse.Namespace) -> Any:
+    _, graph, objects = load_graph(args)
+    quiet_keras()
+    from ..keras import to_keras
+
+    return to_keras(graph, objects)
+
+
+def build(args: argparse.Namespace) -> int:
+    from ..files import write_atomically
+
+    keras_output("build", args.output)
+    model = _build_model(args)
+    if args.summary:
+        model.summary()
+    write_output(args.output, "model", lambda p: write_atomically(p, model.save))
+    size = f"{model.count_params():,} parameters" if model.built else "unbuilt: no weights until first called"
+    print(f"wrote {args.output} ({size})")
+    return EXIT_OK
+
+
+def summary(args: argparse.Namespace) -> int:
+    _build_model(args).summary()
+    return EXIT_OK
+
+
+def schema(args: argparse.Namespace) -> int:
+    from ..spec.schema import schema_text
+
+    text = schema_text()
+    if args.output:
+        from ..files import write_text_atomically
+
+        write_output(args.output, "schema", lambda p: write_text_atomically(p, text))
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""The expansion stage, between spec and graph: ``${...}`` expressions, params, blocks and imports."""

@@ -1,0 +1,184 @@
+"""The compiler stage: a checked :class:`~modelspec.graph.Graph` to a Keras model.
+
+The only stage that imports Keras, and only when it runs. A list of layers
+lowers to ``keras.Sequential`` (unbuilt when it declares no input, as Keras
+builds one); a DAG lowers to a functional ``keras.Model`` by walking the
+graph with Keras tensors. Keras's own errors while a node is made or called
+are reported at that node's origin.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import catalog
+from ..errors import Origin, SpecError
+from ..graph import Graph, Input, Node, Ref, Refs, walk
+from .objects import Objects
+
+
+def to_keras(graph: Graph, custom_objects: dict[str, Any] | None = None) -> Any:
+    """Build (and compile, when the spec says how) the Keras model of ``graph``.
+
+    Raises:
+        SpecError: Keras refused a layer, a call or the compile step; the
+            problem points at the spec line concerned.
+    """
+    import keras
+
+    return Compiler(keras, graph, custom_objects or {}).run()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+"""Terminal styling Keras puts in some messages."""
+
+
+def keras_message(error: BaseException) -> str:
+    """Keras's message, first lines only, without the noise of a traceback."""
+    text = " ".join(_ANSI.sub("", str(error)).split())
+    if len(text) > 400:
+        text = text[:397] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def keras_problem(
+    at: Origin,
+    message: str,
+    error: BaseException,
+    *,
+    key: bool = True,
+    args: Any = (),
+    code: str = "keras-build",
+) -> SpecError:
+    """A located problem for a Keras error; at the argument it names, if it names one of ``args``."""
+    text = keras_message(error)
+    named = [(m.start(), a) for a in args if (m := re.search(rf"\b{re.escape(a)}\b", text))]
+    if named:
+        at, key = at.at(min(named)[1]), False
+    return SpecError([at.problem(code, f"{message}: {text}", key=key)])
+
+
+class Compiler:
+    """Lowers one graph to a Keras model."""
+
+    def __init__(self, keras: Any, graph: Graph, custom_objects: dict[str, Any]):
+        self.keras = keras
+        self.graph = graph
+        self.objects = Objects(keras, custom_objects)
+
+    def run(self) -> Any:
+        if self.graph.seed is not None:
+            self.keras.utils.set_random_seed(self.graph.seed)
+        model = self.sequential() if self.graph.model_class == "Sequential" else self.functional()
+        if self.graph.compile is not None:
+            self.compile(model)
+        return model
+
+    # -- layers ------------------------------------------------------------
+
+    def make_layer(self, node: Node) -> Any:
+        try:
+            return self.objects.layer(node.type, node.args, node.keras_name)  # type: ignore[arg-type]
+        except Exception as e:  # noqa: BLE001 - any Keras refusal is the user's to fix
+            raise keras_problem(
+                node.origin, f"Keras could not create this {node.type} layer", e, args=node.args
+            ) from None
+
+    def input(self, spec: Input) -> Any:
+        try:
+            return self.keras.Input(
+                shape=spec.shape,
+                batch_size=spec.batch_size,
+                dtype=spec.dtype,
+                sparse=spec.sparse,
+                name=spec.name,
+            )
+        except Exception as e:  # noqa: BLE001
+            raise keras_problem(spec.origin, f"Keras could not create input '{spec.name}'", e) from None
+
+    # -- models ------------------------------------------------------------
+
+    def sequential(self) -> Any:
+        model = self.keras.Sequential(name=self.graph.name)
+        for spec in self.graph.inputs.values():
+            model.add(self.input(spec))
+        for node in self.graph.nodes:
+            layer = self.make_layer(node)
+            try:
+                model.add(layer)
+            except Exception as e:  # noqa: BLE001
+                raise keras_problem(node.origin, f"Keras could not add this {node.type} layer", e) from None
+        return model
+
+    def functional(self) -> Any:
+        made: dict[str, Any] = {}
+        for node in self.graph.nodes:  # make every layer first: a share may come before its target
+            if node.share is None:
+                made[node.name] = self.make_layer(node)
+
+        def call(node: Node, args: Any) -> Any:
+            layer = made[node.share or node.name]
+            try:
+                if isinstance(node.inputs, dict):
+                    first = self.first_call_argument(node)
+                    positional = [args.pop(first)] if first in args else []
+                    return layer(*positional, **args, **node.call)
+                return layer(args, **node.call)
+            except Exception as e:  # noqa: BLE001
+                what = f"the layer of '{node.share}'" if node.share else f"this {node.type} layer"
+                raise keras_problem(
+                    node.origin, f"Keras could not call {what} on {_describe(node.inputs)}", e
+                ) from None
+
+        tensors, outputs = walk(self.graph, self.input, call)
+        inputs = [tensors[name] for name in self.graph.inputs]
+        try:
+            return self.keras.Model(
+                inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs, name=self.graph.name
+            )
+        except Exception as e:  # noqa: BLE001
+            raise keras_problem(
+                self.graph.origin.at("outputs"), "Keras could not make the model", e
+            ) from None
+
+    def first_call_argument(self, node: Node) -> str | None:
+        """The name of the layer's first ``call`` parameter, passed positionally as in Keras code."""
+        target = self.graph.node(node.share) if node.share else node
+        info = catalog.layer(target.type or "")
+        return info.call[0] if info is not None and info.call else None
+
+    # -- compile -----------------------------------------------------------
+
+    def compile(self, model: Any) -> None:
+        c = self.graph.compile
+        assert c is not None
+        at = self.graph.origin.at("compile")
+        kwargs = dict(c)
+        for field_name, module in (
+            ("optimizer", "optimizers"),
+            ("loss", "losses"),
+            ("metrics", "metrics"),
+            ("weighted_metrics", "metrics"),
+        ):
+            if field_name in c:
+                try:
+                    kwargs[field_name] = self.objects.per_output(module, c[field_name])
+                except Exception as e:  # noqa: BLE001
+                    raise keras_problem(
+                        at.at(field_name), f"Keras could not make the {field_name}", e, code="keras-compile"
+                    ) from None
+        try:
+            model.compile(**kwargs)
+        except Exception as e:  # noqa: BLE001
+            raise keras_problem(at, "Keras could not compile the model", e, code="keras-compile") from None
+
+
+def _describe(refs: Refs | None) -> str:
+    if isinstance(refs, Ref):
+        return f"'{refs}'"
+    if isinstance(refs, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in refs.items()) + "}"
+    if isinstance(refs, list):
+        return "[" + ", ".join(_describe(r) for r in refs) + "]"
+    return "its input"

@@ -1,0 +1,36 @@
+"""Writing specs back as YAML people would write: block style for structure, flow style for short leaves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text of spec data, keys in their given order, short entries on one line."""
+    return yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Block style for the document's structure, flow style for short leaves."""
+
+
+def _is_leaf(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(not isinstance(v, (dict, list)) for v in value)
+    return not isinstance(value, dict)
+
+
+def _represent_list(dumper: yaml.SafeDumper, value: list) -> yaml.Node:
+    flow = _is_leaf(value) and len(repr(value)) <= 80
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, value: dict) -> yaml.Node:
+    flow = all(_is_leaf(v) for v in value.values()) and len(repr(value)) <= 90
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=flow)
+
+
+_SpecDumper.add_representer(list, _represent_list)
+_SpecDumper.add_representer(dict, _represent_dict)

@@ -1,0 +1,398 @@
+"""Training from a spec's ``train`` section.
+
+The workflow a Keras user writes by hand (read the CSV, split, standardize,
+build, compile, fit, evaluate, save), driven by the spec:
+
+* the data is read and checked by :mod:`modelspec.training.data` (errors located
+  at the spec's ``train.data`` keys);
+* the model is the spec's model (:mod:`modelspec.keras`); with
+  ``normalize: true`` a ``keras.layers.Normalization`` adapted on the training
+  rows is put in front of it, so the saved model takes raw features;
+* what ``predict`` needs travels inside the ``.keras`` file
+  (:mod:`modelspec.training.modelfile`).
+
+Keras (and TensorFlow, for ``tf.distribute``) are imported only when training runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Origin, SpecError
+from ..graph import Graph
+from ..keras import Compiler, Objects, keras_problem
+from ..spec import DISTRIBUTIONS, ModelSpec, per_output
+from ..version import __version__
+from .data import SpecPlaces, choose_columns, data_path, feature_matrix, read_csv, split_rows
+from .distribute import distribution_scope, is_chief
+from .modelfile import METADATA_FORMAT, as_structure, by_name, save_model
+from .targets import Target, encode_target
+
+if TYPE_CHECKING:  # numpy is imported when data is handled: `import modelspec` stays light
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` gives back.
+
+    Attributes:
+        model: The trained Keras model (with its ``Normalization`` layer when
+            the spec asks for one).
+        history: Metric -> one value per epoch (``loss``, ``accuracy``,
+            ``val_loss``, ...), as ``History.history``.
+        test_metrics: Keras's metrics on the test rows (``loss``, ``accuracy``,
+            ``<output>_loss``, ...), from ``model.evaluate(..., return_dict=True)``;
+            empty when ``test_split`` is 0.
+        labels: Output name -> the original label of each class id, or None
+            for outputs whose targets were numbers.
+        features: The feature columns, in the order the model takes them.
+        targets: Output name -> target column.
+        rows: Rows in each part: ``{"train": ..., "validation": ..., "test": ...}``.
+        replicas: Replicas that trained in sync (1 without a distribution).
+        chief: False on the workers of a multi-worker run that should not save.
+        metadata: What :meth:`save` writes into the model file as ``modelspec.json``.
+    """
+
+    model: Any
+    history: dict[str, list[float]]
+    test_metrics: dict[str, float]
+    labels: dict[str, list[str] | None]
+    features: list[str]
+    targets: dict[str, str]
+    rows: dict[str, int]
+    replicas: int = 1
+    chief: bool = True
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the model with its metadata to a ``.keras`` file, atomically."""
+        save_model(self.model, self.metadata, path)
+
+
+def fit(
+    spec: ModelSpec,
+    graph: Graph,
+    objects: dict[str, Any],
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    data: str | os.PathLike | None = None,
+    distribution: str | None = None,
+    verbose: Any = "auto",
+) -> TrainResult:
+    """Fit the model of a checked spec on its data, as its ``train`` section says.
+
+    Args:
+        spec: The spec (its ``train`` and ``compile`` sections, and where they are).
+        graph: Its checked graph.
+        objects: User classes by ``type`` name.
+        epochs: Overrides ``train.epochs``.
+        batch_size: Overrides ``train.batch_size``.
+        data: A CSV file that replaces ``train.data.path`` (same columns).
+        distribution: Overrides ``train.distribution``.
+        verbose: Keras's ``fit`` verbosity (``"auto"``, 0, 1 or 2).
+
+    Raises:
+        SpecError: The spec, its data, or how they fit together is invalid;
+            every problem is located at the spec key concerned.
+    """
+    return _Trainer(spec, graph, objects, epochs, batch_size, data, distribution, verbose).run()
+
+
+class _Trainer:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        graph: Graph,
+        objects: dict[str, Any],
+        epochs: int | None,
+        batch_size: int | None,
+        data: str | os.PathLike | None,
+        distribution: str | None,
+        verbose: Any,
+    ):
+        if spec.train is None:
+            raise SpecError(
+                [
+                    spec.at().problem(
+                        "training-config",
+                        "the spec has no 'train' section: nothing says what data to fit",
+                        "add train: {data: {path: DATA.csv, target: COLUMN}, epochs: 10}",
+                    )
+                ]
+            )
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if distribution is not None and distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}")
+        self.spec = spec
+        self.graph = graph
+        self.train = spec.train
+        self.objects = objects
+        self.epochs = epochs or self.train.epochs
+        self.batch_size = batch_size or self.train.batch_size
+        self.distribution = distribution or self.train.distribution
+        self.distribution_at = spec.at("train", "distribution")
+        if distribution is not None and distribution != self.train.distribution:
+            self.distribution_at = Origin(None, ("train", "distribution"))  # from the command line
+        self.verbose = verbose
+        self.csv, self.override = data_path(spec, data)
+        self.places = SpecPlaces(spec, self.csv, override=self.override)
+
+    def run(self) -> TrainResult:
+        graph = self.graph
+        self.check_compile()
+        data = self.train.data
+        frame = read_csv(self.csv, data.sep, self.places)
+        columns = choose_columns(
+            frame, data.features, data.target, graph.output_names(), self.places, data.sep
+        )
+        self.check_input(graph, columns.features)
+        x = feature_matrix(frame, columns.features, self.places)
+        split = split_rows(len(frame), data, self.places)
+
+        import keras
+
+        seed = self.spec.seed if self.spec.seed is not None else data.seed
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        scope, replicas = distribution_scope(keras, self.distribution, self.distribution_at)
+        with scope:
+            model = self.build(keras, x[split.train])
+            names = graph.output_names()
+            structure = graph.output_structure()
+            units = self.output_units(keras, model, structure, names, columns)
+            targets = {
+                name: encode_target(
+                    frame[columns.targets[name]],
+                    output=name,
+                    column=columns.targets[name],
+                    units=units[name],
+                    loss_kind=loss_kind(self.loss_of(name, i))[0],
+                    places=self.places,
+                )
+                for i, name in enumerate(names)
+            }
+            callbacks = self.callbacks(keras)
+
+            def y(rows: np.ndarray) -> Any:
+                return as_structure(structure, names, {n: t.values[rows] for n, t in targets.items()})
+
+            validation = (x[split.validation], y(split.validation)) if len(split.validation) else None
+            history = model.fit(
+                x[split.train],
+                y(split.train),
+                validation_data=validation,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                callbacks=callbacks,
+                verbose=self.verbose,
+            )
+            test_metrics: dict[str, float] = {}
+            if len(split.test):
+                found = model.evaluate(
+                    x[split.test], y(split.test), batch_size=self.batch_size, return_dict=True, verbose=0
+                )
+                test_metrics = {k: float(v) for k, v in found.items()}
+        metadata = self.metadata(model, structure, names, columns, targets, units)
+        return TrainResult(
+            model=model,
+            history={k: [float(v) for v in values] for k, values in history.history.items()},
+            test_metrics=test_metrics,
+            labels={n: t.labels for n, t in targets.items()},
+            features=list(columns.features),
+            targets=dict(columns.targets),
+            rows={"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
+            replicas=replicas,
+            chief=is_chief(self.distribution),
+            metadata=metadata,
+        )
+
+    # -- checks --------------------------------------------------------------
+
+    def check_compile(self) -> None:
+        c = self.spec.compile
+        if c is None or c.optimizer is None or c.loss is None:
+            missing = (
+                "a 'compile' section"
+                if c is None
+                else "'compile.optimizer'"
+                if c.optimizer is None
+                else "'compile.loss'"
+            )
+            raise SpecError(
+                [
+                    self.spec.at("compile" if c is not None else "train").problem(
+                        "training-config",
+                        f"training needs {missing}: how to fit the model",
+                        "add compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}",
+                        key=True,
+                    )
+                ]
+            )
+
+    def check_input(self, graph: Any, features: list[str]) -> None:
+        n = len(features)
+        if len(graph.inputs) > 1:
+            raise SpecError(
+                [
+                    self.spec.at("inputs").problem(
+                        "data-column",
+                        f"training from a CSV feeds the feature columns to one input; this model has "
+                        f"{len(graph.inputs)} ({', '.join(graph.inputs)})",
+                        f"use one input of shape [{n}]",
+                        key=True,
+                    )
+                ]
+            )
+        for name, spec in graph.inputs.items():
+            if list(spec.shape) != [n]:
+                shown = ", ".join(features[:6]) + (", ..." if n > 6 else "")
+                raise SpecError(
+                    [
+                        spec.origin.at("shape").problem(
+                            "data-column",
+                            f"input '{name}' has shape {_shape(spec.shape)}, but there "
+                            f"{'is 1 feature column' if n == 1 else f'are {n} feature columns'} ({shown})",
+                            f"set its shape to [{n}], or list the columns to use in train.data.features",
+                        )
+                    ]
+                )
+
+    def output_units(
+        self, keras: Any, model: Any, structure: str, names: list[str], columns: Any
+    ) -> dict[str, int]:
+        """The units of each output (its last axis), from the model's symbolic outputs."""
+        row = keras.KerasTensor((None, len(columns.features)))  # symbolic: nothing is computed
+        outputs = keras.tree.map_structure(lambda t: tuple(t.shape), model.compute_output_spec(row))
+        shapes = by_name(structure, names, outputs)
+        units = {}
+        for name in names:
+            shape = shapes[name]
+            if len(shape) > 2:
+                raise SpecError(
+                    [
+                        self.places.target(
+                            name,
+                            columns.targets[name],
+                            f"output '{name}' has shape {shape[1:]} per row: a CSV column can only be "
+                            "the target of an output of one value, or of one score per class",
+                        )
+                    ]
+                )
+            units[name] = shape[-1] if len(shape) == 2 else 1
+        return units
+
+    def loss_of(self, output: str, index: int) -> Any:
+        loss = self.spec.compile.loss if self.spec.compile is not None else None
+        if isinstance(loss, list):
+            return loss[index] if index < len(loss) else None
+        if per_output(loss):
+            return loss.get(output)
+        return loss
+
+    # -- model -----------------------------------------------------------------
+
+    def build(self, keras: Any, x_train: np.ndarray) -> Any:
+        """The spec's model, compiled; behind an adapted Normalization when the spec asks."""
+        compiler = Compiler(keras, self.graph, self.objects)
+        model = compiler.run()
+        if self.train.normalize:
+            model = _normalized(keras, model, self.graph, x_train)
+            compiler.compile(model)
+        return model
+
+    def callbacks(self, keras: Any) -> list[Any]:
+        made = []
+        objects = Objects(keras, self.objects)
+        for i, value in enumerate(self.train.callbacks):
+            entry = {"type": value} if isinstance(value, str) else value
+            try:
+                made.append(objects.object("callbacks", entry))
+            except Exception as e:  # noqa: BLE001 - Keras refusing an argument is the user's to fix
+                raise keras_problem(
+                    self.spec.at("train", "callbacks", i), "Keras could not create this callback", e
+                ) from None
+        return made
+
+    def metadata(
+        self,
+        model: Any,
+        structure: str,
+        names: list[str],
+        columns: Any,
+        targets: dict[str, Target],
+        units: dict[str, int],
+    ) -> dict[str, Any]:
+        return {
+            "format": METADATA_FORMAT,
+            "modelspec": __version__,
+            "name": model.name,
+            "sep": self.train.data.sep,
+            "features": list(columns.features),
+            "normalized": bool(self.train.normalize),
+            "structure": structure,
+            "outputs": [
+                {
+                    "name": name,
+                    "column": columns.targets[name],
+                    "kind": targets[name].kind,
+                    "units": units[name],
+                    "labels": targets[name].labels,
+                    "from_logits": loss_kind(self.loss_of(name, i))[1],
+                }
+                for i, name in enumerate(names)
+            ],
+        }
+
+
+def _normalized(keras: Any, model: Any, graph: Any, x_train: np.ndarray) -> Any:
+    """``model`` behind a Normalization layer adapted on ``x_train``, sharing its layers.
+
+    A Sequential becomes a Sequential with the Normalization first; a
+    functional model is cloned onto a new input with the Normalization
+    inserted, reusing the very same layer objects, so that output names (the
+    keys of per-output losses and targets) stay those of the spec.
+    """
+    taken = {layer.name for layer in model.layers}
+    name = "normalize"
+    while name in taken:
+        name += "_"
+    norm = keras.layers.Normalization(name=name)
+    norm.adapt(x_train)
+    input_name = next(iter(graph.inputs), None)
+    x = keras.Input(shape=(x_train.shape[1],), name=input_name)
+    if isinstance(model, keras.Sequential):
+        return keras.Sequential([x, norm, *model.layers], name=model.name)
+    normalized = norm(x)
+
+    def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = keras.tree.map_structure(lambda t: normalized if t is x else t, (args, kwargs))
+        return layer(*args, **kwargs)
+
+    return keras.models.clone_model(
+        model, input_tensors=x, clone_function=lambda layer: layer, call_function=call
+    )
+
+
+def loss_kind(loss: Any) -> tuple[str, bool]:
+    """What targets a loss expects (``sparse``, ``categorical``, ``binary``, ``other``), and from_logits."""
+    name = loss if isinstance(loss, str) else loss.get("type", "") if isinstance(loss, dict) else ""
+    from_logits = bool(loss.get("from_logits", False)) if isinstance(loss, dict) else False
+    key = str(name).lower().replace("_", "")
+    for prefix, kind in (
+        ("sparsecategorical", "sparse"),
+        ("categorical", "categorical"),
+        ("binary", "binary"),
+    ):
+        if key.startswith(prefix):
+            return kind, from_logits
+    return "other", from_logits
+
+
+def _shape(shape: list) -> str:
+    return "[" + ", ".join("null" if d is None else str(d) for d in shape) + "]"
