@@ -12,7 +12,6 @@ that made it. Stages never re-derive a location from a path of their own.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -246,6 +245,8 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
     Returns:
         The best candidate, or None when none is close.
     """
+    import difflib  # only when a hint is wanted
+
     # Sorted so that ties resolve the same way whatever order the candidates come in.
     pool = sorted(set(candidates))
     if word in pool:
