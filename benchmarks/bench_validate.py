@@ -77,7 +77,7 @@ def main() -> None:
         },
         runs,
     )
-    (bare_wall, bare_cpu) = result[bare_cmd]
+    bare_wall = result[bare_cmd][0]
     print(f"whole process, median of {runs} interleaved runs:      wall      cpu   ratio")
     for name, (wall, cpu) in result.items():
         print(f"  {name:<46} {wall * 1000:5.0f} ms {cpu * 1000:5.0f} ms  {wall / bare_wall:5.2f}x")
