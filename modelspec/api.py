@@ -1,8 +1,8 @@
 """The Python API, and the only place that runs the stages in order.
 
-source (text -> data + locations) -> spec (-> ModelSpec, checked against the
-catalog) -> graph (-> resolved, ordered Graph, then lint) -> keras (-> model),
-and training on top. Each stage returns its result and its problems; here it
+source (text -> data + locations) -> spec (-> ModelSpec) -> expand (-> the
+plain ModelSpec, checked against the catalog) -> graph (-> resolved, ordered
+Graph, then lint) -> keras (-> model), and training on top. Each stage returns its result and its problems; here it
 is decided whether to go on or to raise one :class:`SpecError` with all of them.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .errors import Problem, SpecError, raise_errors
+from .errors import SpecError, raise_errors
+from .expand import expand, merge_repeats
 from .graph import Graph, lint, to_graph
 from .source import Source, parse, paused_gc, read_source
 from .spec import ModelSpec, check_spec, to_spec
@@ -46,62 +47,111 @@ def _objects(custom_objects: dict[str, Any] | None) -> dict[str, Any]:
     return {**_registry, **(custom_objects or {})}
 
 
-def _front(source: Source, objects: dict[str, Any]) -> tuple[ModelSpec, Graph]:
-    """Run the stages that need no Keras on a parsed document: spec, catalog checks, graph, lint."""
+def _front(
+    source: Source, objects: dict[str, Any], params: dict[str, Any] | None, variant: str | None
+) -> tuple[ModelSpec, Graph | None]:
+    """Run the stages that need no Keras on a parsed document: spec, expand, catalog checks, graph, lint."""
     with paused_gc():
         spec, problems = to_spec(source, objects)
         if spec is None:
             raise SpecError(problems)
-        graph = _back(spec, objects, problems)
-    return spec, graph
+        return _back(spec, objects, params, variant)
 
 
-def _back(spec: ModelSpec, objects: dict[str, Any], problems: list[Problem] | None = None) -> Graph:
-    """The catalog checks and the graph of a spec; every problem of both is reported together."""
-    problems = [*(problems or []), *check_spec(spec, objects)]
-    graph, found = to_graph(spec)
+def _back(
+    spec: ModelSpec, objects: dict[str, Any], params: dict[str, Any] | None = None, variant: str | None = None
+) -> tuple[ModelSpec, Graph | None]:
+    """Expand a spec, then check it against the catalog and as a graph; every problem is reported together.
+
+    Returns:
+        The expanded spec and its graph (None for a block library, which has no model).
+    """
+    flat, problems = expand(spec, params=params, variant=variant, custom_objects=objects)
+    if flat is None:
+        raise SpecError(problems)
+    if flat.library:
+        return flat, None
+    problems += check_spec(flat, objects)
+    graph, found = to_graph(flat)
     problems += found
-    raise_errors(problems)
-    graph.warnings = lint(graph)  # only for a graph without errors: broken parts mislead the checks
+    raise_errors(merge_repeats(problems))
+    graph.warnings = merge_repeats(
+        lint(graph)
+    )  # only for a graph without errors: broken parts mislead the checks
+    return flat, graph
+
+
+def _model(spec: ModelSpec, graph: Graph | None) -> Graph:
+    if graph is None:
+        raise SpecError(
+            [spec.at("layers").problem("no-layers", "a block library has no layers: nothing to build")]
+        )
     return graph
 
 
-def loads(text: str, source: str = "<string>", *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
-    """Read a spec from YAML text.
+def loads(
+    text: str,
+    source: str = "<string>",
+    *,
+    params: dict[str, Any] | None = None,
+    variant: str | None = None,
+    custom_objects: dict[str, Any] | None = None,
+) -> ModelSpec:
+    """Read a spec from YAML text, expanded (params, blocks, imports and expressions).
 
     Args:
         text: The YAML document.
         source: The name used in messages (a file name, or ``<string>``).
+        params: Param values that override the spec's ``params``.
+        variant: A name from the spec's ``variants``: its param overrides apply first.
         custom_objects: User classes by ``type`` name, besides registered ones.
 
     Raises:
         SpecError: Every problem found, located in ``source``.
     """
-    return _front(parse(text, source), _objects(custom_objects))[0]
+    return _front(parse(text, source), _objects(custom_objects), params, variant)[0]
 
 
-def load(path: str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
-    """Read a spec file. Relative paths in it (training data) resolve against its folder.
+def load(
+    path: str | os.PathLike,
+    *,
+    params: dict[str, Any] | None = None,
+    variant: str | None = None,
+    custom_objects: dict[str, Any] | None = None,
+) -> ModelSpec:
+    """Read a spec file, expanded. Relative paths in it (imports, training data) resolve against its folder.
+
+    Args:
+        path: The spec file.
+        params: Param values that override the spec's ``params`` (as ``--set``).
+        variant: A name from the spec's ``variants`` (as ``--variant``).
+        custom_objects: User classes by ``type`` name, besides registered ones.
 
     Raises:
         SpecError: The file is missing or unreadable, or every problem found in it.
     """
-    return load_checked(path, custom_objects=custom_objects)[0]
+    return load_checked(path, params=params, variant=variant, custom_objects=custom_objects)[0]
 
 
 def load_checked(
-    path: str | os.PathLike, *, custom_objects: dict[str, Any] | None = None
-) -> tuple[ModelSpec, Graph]:
-    """Read a spec file and check it through the graph stage, once: the spec and its graph.
+    path: str | os.PathLike,
+    *,
+    params: dict[str, Any] | None = None,
+    variant: str | None = None,
+    custom_objects: dict[str, Any] | None = None,
+) -> tuple[ModelSpec, Graph | None]:
+    """Read a spec file and check it through the graph stage, once: the expanded spec and its graph.
+
+    The graph is None for a block library (a file of blocks and no layers).
 
     Raises:
         SpecError: Every problem found.
     """
-    return _front(read_source(path), _objects(custom_objects))
+    return _front(read_source(path), _objects(custom_objects), params, variant)
 
 
 def check(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Graph:
-    """Run every check that needs no Keras: catalog checks, graph and lint.
+    """Run every check that needs no Keras: expansion, catalog checks, graph and lint.
 
     A :class:`ModelSpec` is checked as it is now, so a spec changed in Python
     after it was loaded is checked again; its problems are still located at
@@ -115,9 +165,9 @@ def check(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any]
     """
     objects = _objects(custom_objects)
     if not isinstance(spec, ModelSpec):
-        return load_checked(spec, custom_objects=objects)[1]
+        return _model(*load_checked(spec, custom_objects=objects))
     with paused_gc():
-        return _back(spec, objects)
+        return _model(*_back(spec, objects))
 
 
 def build(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Any:
@@ -174,9 +224,10 @@ def train(
 
     objects = _objects(custom_objects)
     if isinstance(spec, ModelSpec):
-        graph = check(spec, custom_objects=objects)
+        spec, graph = _back(spec, objects)
     else:
         spec, graph = load_checked(spec, custom_objects=objects)
+    graph = _model(spec, graph)
     return fit(
         spec,
         graph,

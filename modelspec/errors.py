@@ -65,6 +65,23 @@ CODES: dict[str, str] = {
     "sequential-inputs": "a list of layers (keras.Sequential) is given several inputs or `outputs`",
     "output-is-input": "an output names an input instead of a layer",
     "unknown-output": "a per-output `compile` or `train` key names no output of the model",
+    # expressions, params, blocks and imports
+    "expr-syntax": "an expression `${...}` is not well formed",
+    "expr-unknown-name": "an expression names a param or function that does not exist",
+    "expr-type": "an expression applies an operation to values of the wrong type",
+    "expr-value": "an expression computes something undefined (division by zero, an index out of range, ...)",
+    "expr-limit": "an expression computes a value beyond the limits (huge numbers, strings or lists, deep nesting)",
+    "unknown-param": "--set, a variant or a block instance names a param that is not declared",
+    "missing-param": "a block instance does not give a required param",
+    "unknown-variant": "--variant names a variant the spec does not have",
+    "unknown-block": "an instance names a block that does not exist",
+    "block-name": "a block is named like a Keras layer type",
+    "block-cycle": "blocks use each other in a circle",
+    "block-shape": "an instance does not fit its block (its inputs, repeat on several outputs, a DAG block in a list)",
+    "if-needs-else": "an entry left out by `if: false` has several inputs (or none) and no `else`",
+    "import-file": "an import names a missing, unreadable or absolute path",
+    "import-cycle": "imports go round in a circle",
+    "expand-limit": "the expansion makes more than 100,000 layers or nests blocks more than 32 deep",
     # Keras
     "keras-build": "Keras refused to create or call a layer, or to make the model",
     "keras-compile": "Keras refused the compile arguments",
@@ -97,14 +114,22 @@ class Span(NamedTuple):
     end_column: int | None = None
 
 
+class Place(NamedTuple):
+    """Where a path of a document really is: file, path and span there, the line's text, notes."""
+
+    file: str
+    path: Path
+    span: Span | None
+    line_text: str | None
+    notes: tuple[str, ...] = ()
+
+
 class Locator(Protocol):
-    """A document problems can point into (:class:`modelspec.source.Source`)."""
+    """A document problems can point into: a spec file, or the expansion of one (which maps back)."""
 
     name: str
 
-    def locate(self, path: Path, *, key: bool = False) -> Span: ...
-
-    def line_text(self, line: int) -> str | None: ...
+    def place(self, path: Path, *, key: bool = False) -> Place: ...
 
 
 @dataclass(frozen=True)
@@ -141,16 +166,18 @@ class Origin:
             return Problem(
                 self.path, message, "<spec>", hint=hint, severity=severity, code=code, notes=self.chain
             )
-        line, column, end = self.doc.locate(self.path, key=key)
+        place = self.doc.place(self.path, key=key)
+        line, column, end = place.span or (None, None, None)
         return Problem(
-            self.path, message, self.doc.name, line, column, hint, severity, end,
-            self.doc.line_text(line), code=code, notes=self.chain,
+            place.path, message, place.file, line, column, hint, severity, end,
+            place.line_text, code=code, notes=place.notes + self.chain,
         )  # fmt: skip
 
     @property
     def line(self) -> int | None:
         """The line of this entry, for messages that refer to another place."""
-        return None if self.doc is None else self.doc.locate(self.path, key=True).line
+        span = None if self.doc is None else self.doc.place(self.path, key=True).span
+        return None if span is None else span.line
 
 
 def format_path(path: Path) -> str:

@@ -110,6 +110,32 @@ def _is_layer(cls: type) -> bool:
     )
 
 
+def add_spec_options(c: argparse.ArgumentParser) -> None:
+    """Add ``--set`` and ``--variant`` (the spec's params) and ``--plugin`` to a command that reads a spec."""
+    c.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the spec's param KEY (VALUE is read as YAML: 10, [3, 4, 6, 3], true); repeatable",
+    )
+    c.add_argument("--variant", metavar="NAME", help="apply the param overrides of the spec's variant NAME")
+    add_plugins(c)
+
+
+def spec_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--set`` values, each read as YAML (safely, within the spec limits)."""
+    from ..source import parse
+
+    params: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"modelspec: error: --set takes KEY=VALUE, got {item!r}")
+        params[key.strip()] = parse(text, f"--set {key.strip()}").data
+    return params
+
+
 def spec_files(paths: Iterable[str]) -> list[str]:
     """Spec files named on the command line; folders are searched for ``*.yaml`` and ``*.yml``."""
     files: list[str] = []
@@ -133,7 +159,13 @@ def load_graph(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     from ..api import load_checked
 
     objects = load_plugins(args.plugin)
-    spec, graph = load_checked(args.spec, custom_objects=objects)
+    spec, graph = load_checked(
+        args.spec, params=spec_params(args), variant=args.variant, custom_objects=objects
+    )
+    if graph is None:
+        raise SpecError(
+            [spec.at("layers").problem("no-layers", "a block library has no layers: nothing to build")]
+        )
     warn(graph.warnings)
     return spec, graph, objects
 

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
-from ..errors import Problem, SpecError
+from ..errors import Problem, SpecError, UsageError
 from .common import (
     EXIT_OK,
     Command,
-    add_plugins,
+    add_spec_options,
     keras_output,
     load_graph,
     load_plugins,
     quiet_keras,
     report,
     spec_files,
+    spec_params,
     write_output,
 )
 
@@ -26,20 +28,30 @@ def add_commands(command: Command) -> None:
     c = command("validate", "check syntax, schema, layer arguments and graph (never imports TensorFlow)")
     c.add_argument("specs", nargs="+", metavar="SPEC", help="spec files, or folders to search for *.yaml")
     c.add_argument("--format", choices=("human", "json", "github"), default="human", help="how to report")
-    add_plugins(c)
+    add_spec_options(c)
     c.set_defaults(func=validate)
 
     c = command("build", "compile a spec and save the Keras model")
     c.add_argument("spec", metavar="SPEC")
     c.add_argument("-o", "--output", required=True, metavar="MODEL.keras", help="where to save the model")
     c.add_argument("--summary", action="store_true", help="print the Keras summary")
-    add_plugins(c)
+    add_spec_options(c)
     c.set_defaults(func=build)
 
     c = command("summary", "print the Keras summary: layers, output shapes, parameter counts")
     c.add_argument("spec", metavar="SPEC")
-    add_plugins(c)
+    add_spec_options(c)
     c.set_defaults(func=summary)
+
+    c = command(
+        "expand", "write the spec with its params, blocks, imports and expressions expanded (plain format 1)"
+    )
+    c.add_argument("spec", metavar="SPEC")
+    c.add_argument(
+        "-o", "--output", metavar="FLAT.yaml", help="write it to FLAT.yaml (atomically) instead of printing"
+    )
+    add_spec_options(c)
+    c.set_defaults(func=expand)
 
     c = command("schema", "print or write the JSON Schema of the spec format")
     c.add_argument("-o", "--output", metavar="FILE", help="write it to FILE (atomically) instead of printing")
@@ -50,6 +62,7 @@ def validate(args: argparse.Namespace) -> int:
     from ..api import load_checked
 
     objects = load_plugins(args.plugin)
+    params = spec_params(args)
     files = spec_files(args.specs)
     if not files:
         print(
@@ -61,15 +74,17 @@ def validate(args: argparse.Namespace) -> int:
     for path in files:
         args.current = path  # named by an internal error's message
         try:
-            spec, graph = load_checked(path, custom_objects=objects)
+            spec, graph = load_checked(path, params=params, variant=args.variant, custom_objects=objects)
         except SpecError as e:
             problems += e.problems
             failed += 1
             continue
-        problems += graph.warnings
+        if graph is not None:
+            problems += graph.warnings
         if args.format == "human":
-            n = len(spec.layers)
-            print(f"{path}: ok ({n} layer{'s' if n != 1 else ''})")
+            n = len(spec.blocks) if graph is None else len(spec.layers)
+            what = "block library: " if graph is None else ""
+            print(f"{path}: ok ({what}{n} {'block' if graph is None else 'layer'}{'s' if n != 1 else ''})")
     report(problems, args.format, sys.stdout if args.format != "human" else sys.stderr)
     if args.format == "human" and len(files) > 1:
         print(f"{len(files) - failed} of {len(files)} specs valid", file=sys.stderr)
@@ -99,6 +114,26 @@ def build(args: argparse.Namespace) -> int:
 
 def summary(args: argparse.Namespace) -> int:
     _build_model(args).summary()
+    return EXIT_OK
+
+
+def expand(args: argparse.Namespace) -> int:
+    spec, _, _ = load_graph(args)
+    header = f"# {args.spec}, expanded by `modelspec expand`"
+    settings = [f"--variant {args.variant}"] if args.variant else []
+    settings += [f"--set {item}" for item in args.set]
+    if settings:
+        header += " with " + " ".join(settings)
+    text = header + "\n" + spec.to_yaml()
+    if args.output:
+        from ..files import write_text_atomically
+
+        if os.path.abspath(args.output) == os.path.abspath(args.spec):
+            raise UsageError("modelspec expand: error: the output would overwrite the spec it reads")
+        write_output(args.output, "expanded spec", lambda p: write_text_atomically(p, text))
+        print(f"wrote {args.output} ({len(spec.layers)} layers)")
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

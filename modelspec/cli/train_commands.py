@@ -16,6 +16,7 @@ from .common import (
     EXIT_OK,
     Command,
     add_plugins,
+    add_spec_options,
     check_folder,
     keras_output,
     load_graph,
@@ -44,7 +45,7 @@ def add_commands(command: Command) -> None:
     )
     c.add_argument("--distribution", choices=DISTRIBUTIONS, help="override train.distribution")
     c.add_argument("-q", "--quiet", action="store_true", help="no Keras progress bars while fitting")
-    add_plugins(c)
+    add_spec_options(c)
     c.set_defaults(func=train)
 
     c = command(
@@ -97,7 +98,7 @@ def add_commands(command: Command) -> None:
         help="where to write the histograms (default: beside the spec, SPEC_STEM.data.png)",
     )
     c.add_argument("--data", metavar="CSV", help="look at this CSV instead of train.data.path")
-    add_plugins(c)
+    add_spec_options(c)
     c.set_defaults(func=data)
 
 

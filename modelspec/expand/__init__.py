@@ -1,1 +1,10 @@
-"""The expansion stage, between spec and graph: ``${...}`` expressions, params, blocks and imports."""
+"""The expansion stage, between spec and graph: ``${...}`` expressions, params, blocks and imports.
+
+:func:`expand` turns a spec that uses them into the plain spec it stands for,
+every part of which still points at the line it was written on.
+"""
+
+from .document import ExpandedDocument
+from .expander import MAX_NESTING, MAX_NODES, expand, merge_repeats, needs_expansion
+
+__all__ = ["MAX_NESTING", "MAX_NODES", "ExpandedDocument", "expand", "merge_repeats", "needs_expansion"]

@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
-from ..errors import Origin, Path, Problem, Span, SpecError
+from ..errors import Origin, Path, Place, Problem, Span, SpecError
 
-__all__ = ["Source", "Span", "parse", "paused_gc", "read_source"]
+__all__ = ["Document", "Source", "Span", "parse", "paused_gc", "read_source"]
 
 MAX_BYTES = 8 * 1024 * 1024
 """Largest spec file read, in bytes."""
@@ -56,8 +56,40 @@ def _span(start: Any, end: Any | None = None) -> Span:
     return Span(start.line + 1, start.column + 1, end_column)
 
 
+class Document:
+    """A document whose parts problems can point at: :class:`Source`, or the expansion of one.
+
+    Subclasses give ``name``, ``data``, ``base_dir`` and :meth:`place`.
+    """
+
+    name: str
+    data: Any
+    base_dir: str
+
+    def place(self, path: Path, *, key: bool = False) -> Place:
+        """Where ``path`` really is (file, path there, span, line text, notes)."""
+        raise NotImplementedError
+
+    def origin(self, path: Path = ()) -> Origin:
+        """The :class:`Origin` of the value at ``path``."""
+        return Origin(self, tuple(path))
+
+    def problem(
+        self,
+        code: str,
+        path: Path,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        severity: str = "error",
+    ) -> Problem:
+        """A :class:`Problem` at ``path`` of this document."""
+        return Origin(self, tuple(path)).problem(code, message, hint, key=key, severity=severity)
+
+
 @dataclass
-class Source:
+class Source(Document):
     """A parsed spec document and where each of its parts came from.
 
     Attributes:
@@ -67,6 +99,7 @@ class Source:
         keys: Path -> span of the key that names it.
         values: Path -> span of the value at that path.
         base_dir: Folder that relative paths in the spec are resolved against.
+        expressions: Whether some string value holds ``${`` (there is something to expand).
     """
 
     name: str
@@ -75,6 +108,7 @@ class Source:
     keys: dict[Path, Span] = field(default_factory=dict)
     values: dict[Path, Span] = field(default_factory=dict)
     base_dir: str = "."
+    expressions: bool = False
 
     @functools.cached_property
     def lines(self) -> list[str]:
@@ -103,22 +137,10 @@ class Source:
                 return Span(1, 1)
             path = path[:-1]
 
-    def origin(self, path: Path = ()) -> Origin:
-        """The :class:`Origin` of the value at ``path``."""
-        return Origin(self, tuple(path))
-
-    def problem(
-        self,
-        code: str,
-        path: Path,
-        message: str,
-        hint: str | None = None,
-        *,
-        key: bool = False,
-        severity: str = "error",
-    ) -> Problem:
-        """A :class:`Problem` at ``path``, located in this source."""
-        return Origin(self, tuple(path)).problem(code, message, hint, key=key, severity=severity)
+    def place(self, path: Path, *, key: bool = False) -> Place:
+        """Where ``path`` is: in this file, at its span (see :meth:`locate`)."""
+        span = self.locate(path, key=key)
+        return Place(self.name, tuple(path), span, self.line_text(span.line))
 
     def line_text(self, line: int) -> str | None:
         """The text of 1-based ``line``, or None past the end."""
@@ -582,6 +604,8 @@ class _Builder:
         value: Any = event.value
         if self.check_tag(event.tag, path, span):
             value = _scalar_value(event)
+        if "${" in event.value:
+            self.source.expressions = True
         self.add(value, 1, span, event.anchor)
 
     def start(self, event: Any) -> None:

@@ -5,6 +5,7 @@ from .convert import attach_origins, to_spec
 from .models import (
     DISTRIBUTIONS,
     FORMAT_VERSION,
+    BlockSpec,
     CompileSpec,
     DataSpec,
     InputSpec,
@@ -18,6 +19,7 @@ from .models import (
 __all__ = [
     "DISTRIBUTIONS",
     "FORMAT_VERSION",
+    "BlockSpec",
     "CompileSpec",
     "DataSpec",
     "InputSpec",

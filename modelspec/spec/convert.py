@@ -17,13 +17,13 @@ import pydantic
 from pydantic import BaseModel
 
 from ..errors import Path, Problem, received, shown, suggest
-from ..source import Source
+from ..source import Document
 from .checks import check_spec
-from .models import MAX_LAYERS, RESERVED_ENTRY, RESERVED_TOP, CompileSpec, LayerSpec, ModelSpec, TrainSpec
+from .models import MAX_LAYERS, CompileSpec, LayerSpec, ModelSpec, TrainSpec
 
 
 def to_spec(
-    source: Source, custom_objects: dict[str, Any] | None = None
+    source: Document, custom_objects: dict[str, Any] | None = None, *, expanded: bool = False
 ) -> tuple[ModelSpec | None, list[Problem]]:
     """Validate a parsed document into a :class:`ModelSpec`.
 
@@ -31,6 +31,8 @@ def to_spec(
         source: The parsed document.
         custom_objects: User layer classes by type name, accepted besides Keras's
             (used to check the parts pydantic accepted when another part failed).
+        expanded: The document is the expansion of a spec: values only, no
+            expressions, params or blocks left.
 
     Returns:
         The spec (None when the document does not have its shape), and the
@@ -67,32 +69,46 @@ def to_spec(
                 key=True,
             )
         ]
-    problems = _reserved(source, data)
+    problems: list[Problem] = []
+    if "layers" not in data and not data.get("blocks"):
+        problems.append(
+            source.problem("missing-key", (), "'layers' is required", _MISSING_HINTS["layers"], key=True)
+        )
     try:
-        spec = ModelSpec.model_validate(data)
+        spec = ModelSpec.model_validate(data, context={"expanded": expanded})
     except pydantic.ValidationError as e:
         errors = e.errors()
         problems += _pydantic_problems(source, errors)
         problems += _check_valid_parts(source, data, errors, custom_objects or {})
         return None, problems
+    if problems:
+        return None, problems
     attach_origins(spec, source)
+    spec._expanded = expanded
     return spec, problems
 
 
-def attach_origins(spec: ModelSpec, source: Source) -> None:
-    """Record on the spec, its inputs and its layer entries where each was read from."""
+def attach_origins(spec: ModelSpec, source: Document) -> None:
+    """Record on the spec, its inputs, blocks and layer entries where each was read from."""
     spec._source = source
     spec._origin = source.origin()
     for name, entry in spec.inputs.items():
         entry._origin = source.origin(("inputs", name))
-    items = spec.layers.items() if isinstance(spec.layers, dict) else enumerate(spec.layers)
-    for key, entry in items:
-        if entry is not None:
-            entry._origin = source.origin(("layers", key))
+    layers: list[tuple[tuple, Any]] = [(("layers",), spec.layers)]
+    for name, block in (spec.blocks or {}).items():
+        block._origin = source.origin(("blocks", name))
+        layers.append((("blocks", name, "layers"), block.layers))
+    for path, entries in layers:
+        if entries is None:
+            continue
+        items = entries.items() if isinstance(entries, dict) else enumerate(entries)
+        for key, entry in items:
+            if entry is not None:
+                entry._origin = source.origin((*path, key))
 
 
 def _check_valid_parts(
-    source: Source, data: dict, errors: list[dict], custom_objects: dict[str, Any]
+    source: Document, data: dict, errors: list[dict], custom_objects: dict[str, Any]
 ) -> list[Problem]:
     """The catalog problems of the parts pydantic accepted, when another part failed.
 
@@ -123,31 +139,6 @@ def _check_valid_parts(
     return check_spec(partial, custom_objects)
 
 
-def _reserved(source: Source, data: dict) -> list[Problem]:
-    found = [
-        source.problem("unknown-key", (k,), msg, key=True) for k, msg in RESERVED_TOP.items() if k in data
-    ]
-    layers = data.get("layers")
-    if isinstance(layers, (dict, list)):
-        entries = layers.items() if isinstance(layers, dict) else enumerate(layers)
-        for key, entry in entries:
-            if isinstance(entry, dict):
-                found += [
-                    source.problem("unknown-key", ("layers", key, k), msg, key=True)
-                    for k, msg in RESERVED_ENTRY.items()
-                    if k in entry
-                ]
-    for p in found:
-        _drop(data, p.path)
-    return found
-
-
-def _drop(data: Any, path: Path) -> None:
-    for part in path[:-1]:
-        data = data[part]
-    data.pop(path[-1], None)
-
-
 def _real_path(data: Any, loc: tuple, kind: str | None = None) -> Path:
     """Pydantic's ``loc`` without its union-branch labels: the keys that exist in the data.
 
@@ -172,6 +163,10 @@ def _real_path(data: Any, loc: tuple, kind: str | None = None) -> Path:
     return tuple(path)
 
 
+_EXPRESSION_BRANCH = "function-after[_not_expanded()"
+"""How pydantic labels the ``${...}`` branch of a union (see ``models.Expr``) in an error's ``loc``."""
+
+
 @dataclass
 class _Translated:
     """A pydantic error in the project's words; ``expected`` is set for type errors, which may merge."""
@@ -181,7 +176,7 @@ class _Translated:
     got: str | None = None
 
 
-def _pydantic_problems(source: Source, errors: list[dict]) -> list[Problem]:
+def _pydantic_problems(source: Document, errors: list[dict]) -> list[Problem]:
     """Pydantic's errors in our words, one per place.
 
     A union reports a failure for each branch; the branch the value was
@@ -189,7 +184,7 @@ def _pydantic_problems(source: Source, errors: list[dict]) -> list[Problem]:
     deeper errors are dropped, and the rest at one place merge into one
     "expected a list or a mapping" message.
     """
-    found = [_translate(source, err) for err in errors]
+    found = [f for f in (_translate(source, err) for err in errors) if f is not None]
     deep = {f.problem.path[:n] for f in found for n in range(len(f.problem.path))}
     merged: dict[Path, list[_Translated]] = {}
     kept: list[Problem] = []
@@ -236,10 +231,12 @@ _TYPE_WORDS = {
 }
 
 
-def _translate(source: Source, err: dict) -> _Translated:
-    """One pydantic error as a located problem in our words."""
+def _translate(source: Document, err: dict) -> _Translated | None:
+    """One pydantic error as a located problem in our words (None for a union's expression branch)."""
     loc = tuple(err["loc"])
     kind, got = err["type"], err.get("input")
+    if loc and isinstance(loc[-1], str) and loc[-1].startswith(_EXPRESSION_BRANCH):
+        return None  # the value was not written as an expression: the other branch's error says what it is
     path = _real_path(source.data, loc, kind)
     message = err["msg"]
     hint = None
@@ -279,12 +276,11 @@ def _translate(source: Source, err: dict) -> _Translated:
         code = "invalid-choice"
     elif kind == "string_pattern_mismatch":
         key = loc[-1] == "[key]"
-        message = (
-            f"{shown(got)} is not a valid name: use letters, digits, '_', '-' and '.', "
-            "starting with a letter or '_'"
-        )
+        message = f"{shown(got)} is not a valid name: use letters, digits, '_' and '-', starting with a letter or '_'"
         if "[" in str(got):
             message = f"{shown(got)} is not a valid reference: a name, or name[i] for the i-th output"
+        if "." in str(got) and "block" not in loc:
+            hint = f"names cannot hold '.' (the PyTorch backend refuses it): write {shown(str(got).replace('.', '_'))}"
         code = "invalid-name"
     elif kind == "value_error":
         message = str(err.get("ctx", {}).get("error", message))

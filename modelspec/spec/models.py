@@ -11,20 +11,35 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from ..errors import Origin, shown
-from ..source import Source
+from ..source import Document
 
 FORMAT_VERSION = 1
 
 MAX_LAYERS = 100_000
 """Most layer entries in a spec: checked before any per-layer work, so a huge spec is refused at once."""
 
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
-"""Input and node names: what Keras accepts as a layer name, and what a reference can hold."""
-REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*(\[-?[0-9]+\])?$"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+"""Input and node names: letters, digits, '_' and '-' (every backend takes them; PyTorch refuses '.')."""
+REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\[-?[0-9]+\])?$"
 """A node or input name, optionally with an output index: ``lstm[1]``."""
+EXPRESSION_PATTERN = r"^\$\{[\s\S]*\}$"
+"""A string that is wholly one ``${...}`` expression: it stands for a value of any type."""
+_OR_EXPRESSION = r"|^[\s\S]*\$\{[\s\S]*$"
+BLOCK_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)?$"
+"""A block's name: ``NAME``, or ``ALIAS.NAME`` for a block of an imported file."""
 
 DTYPES = (
     "float16", "float32", "float64", "bfloat16",
@@ -32,25 +47,35 @@ DTYPES = (
     "bool", "string",
 )  # fmt: skip
 
-RESERVED_TOP = {"blocks": "reusable blocks ('blocks') are planned for a later version of the format"}
-RESERVED_ENTRY = {
-    "block": "reusable blocks ('block') are planned for a later version of the format",
-    "repeat": "repeated layers ('repeat') are planned for a later version of the format",
-}
 
+def _not_expanded(value: str, info: ValidationInfo) -> str:
+    # A spec that has been expanded holds values only; a '${' left in it came from a '$${' escape.
+    if info.context and info.context.get("expanded"):
+        raise PydanticCustomError("expression_left", "a literal '${' here is not a value")
+    return value
+
+
+Expr = Annotated[str, Field(pattern=EXPRESSION_PATTERN), AfterValidator(_not_expanded)]
+"""``"${...}"``: wherever a value may be an expression, the models accept one (checked once expanded)."""
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
+"""A name written as a key (inputs, nodes, params, blocks): never an expression."""
+NameValue = Annotated[str, Field(pattern=NAME_PATTERN[:-1] + "$" + _OR_EXPRESSION)]
+"""A name written as a value (``name:``, ``share:``): may be or hold an expression."""
+Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN + _OR_EXPRESSION)]
+BlockName = Annotated[str, Field(pattern=BLOCK_PATTERN + _OR_EXPRESSION)]
 KerasObject = Union[str, dict[str, Any]]
 """A Keras object: a string identifier, or ``{type: ClassName, ...arguments}``."""
+PositiveInt = Annotated[int, Field(ge=1)]
+Refs = Union[Reference, list[Reference], dict[str, Union[Reference, list[Reference]]]]
 
 
 MAX_SEED = 2**32 - 1
 """Largest seed: Keras and NumPy seed their generators with 32-bit values."""
 
 
-def _check_seed(v: int | None) -> int | None:
+def _check_seed(v: Any) -> Any:
     # A validator, not Field(ge=..., le=...), so the JSON Schema stays as generated.
-    if v is not None and not 0 <= v <= MAX_SEED:
+    if isinstance(v, int) and not 0 <= v <= MAX_SEED:
         raise ValueError(f"a seed is between 0 and {MAX_SEED:,} (2**32 - 1), got {shown(v)}")
     return v
 
@@ -91,17 +116,17 @@ class _Model(BaseModel):
 class InputSpec(_Model):
     """One model input (``keras.Input``). Written ``{shape: [4]}`` or just ``[4]``."""
 
-    shape: list[Annotated[int, Field(ge=1)] | None] = Field(
+    shape: list[PositiveInt | Expr | None] | Expr = Field(
         description="The shape without the batch axis; null marks a free axis."
     )
-    dtype: Literal[DTYPES] = Field("float32", description="The input's dtype.")  # type: ignore[valid-type]
-    batch_size: Annotated[int, Field(ge=1)] | None = Field(None, description="A fixed batch size.")
-    sparse: bool = Field(False, description="Whether the input is a sparse tensor.")
+    dtype: Literal[DTYPES] | Expr = Field("float32", description="The input's dtype.")  # type: ignore[valid-type]
+    batch_size: PositiveInt | Expr | None = Field(None, description="A fixed batch size.")
+    sparse: bool | Expr = Field(False, description="Whether the input is a sparse tensor.")
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
-        return {"shape": data} if isinstance(data, list) else data
+        return {"shape": data} if isinstance(data, (list, str)) else data
 
 
 class LayerSpec(BaseModel):
@@ -111,16 +136,22 @@ class LayerSpec(BaseModel):
     (see :attr:`args`).
     """
 
-    model_config = ConfigDict(strict=True, extra="allow")
-
     _origin: Origin | None = PrivateAttr(None)
 
     __eq__ = _same
     __hash__ = None  # type: ignore[assignment]
 
+    model_config = ConfigDict(strict=True, extra="allow", populate_by_name=True)
+
     type: str | None = Field(None, description="A Keras layer class name, e.g. Dense.")
-    name: Name | None = Field(None, description="The layer's name (list form only).")
-    inputs: Reference | list[Reference] | dict[str, Reference | list[Reference]] | None = Field(
+    block: BlockName | None = Field(
+        None,
+        description="Use a block (a named pattern of layers) instead of a layer: `blocks:` NAME or ALIAS.NAME.",
+    )
+    name: NameValue | None = Field(
+        None, description="The layer's name (list form; in a block, sets the Keras layer name exactly)."
+    )
+    inputs: Refs | None = Field(
         None,
         description="What the layer is called on (mapping form only): a reference, a list, "
         "or call argument -> reference. Omitted: the node above.",
@@ -128,8 +159,19 @@ class LayerSpec(BaseModel):
     call: dict[str, Any] | None = Field(
         None, description="Constant call arguments (mapping form only), e.g. {training: false}."
     )
-    share: Name | None = Field(
+    share: NameValue | None = Field(
         None, description="Call the same layer object as this node (shared weights; mapping form only)."
+    )
+    repeat: Annotated[int, Field(ge=0)] | Expr | None = Field(
+        None, description="A block instance repeated N times in a chain; `i` (from 0) and `n` in scope."
+    )
+    if_: bool | Expr | None = Field(
+        None,
+        alias="if",
+        description="When false the entry is left out: its references mean `else`, or its input.",
+    )
+    else_: Reference | None = Field(
+        None, alias="else", description="What a reference to a left-out entry means."
     )
 
     @property
@@ -143,11 +185,25 @@ class LayerSpec(BaseModel):
         return dict(self.model_extra or {})
 
     def to_data(self) -> dict[str, Any]:
-        """The entry as plain data, ``type`` first, unset reserved keys left out."""
-        data = {k: getattr(self, k) for k in ("type", "name", "inputs", "call", "share")}
+        """The entry as plain data, ``type`` (or ``block``) first, unset reserved keys left out."""
+        data = {key: getattr(self, attr) for key, attr in RESERVED_KEYS.items()}
         data = {k: v for k, v in data.items() if v is not None}
         data.update(self.args)
         return data
+
+
+RESERVED_KEYS = {
+    "type": "type",
+    "block": "block",
+    "name": "name",
+    "inputs": "inputs",
+    "call": "call",
+    "share": "share",
+    "repeat": "repeat",
+    "if": "if_",
+    "else": "else_",
+}
+"""The keys of a layer entry that are not constructor arguments (key -> attribute)."""
 
 
 class CompileSpec(_Model):
@@ -161,12 +217,12 @@ class CompileSpec(_Model):
         None, description="Metrics, or output name -> metrics."
     )
     weighted_metrics: list[KerasObject] | dict[str, KerasObject | list[KerasObject]] | None = None
-    loss_weights: list[float] | dict[str, float] | None = Field(
+    loss_weights: list[float | Expr] | dict[str, float | Expr] | Expr | None = Field(
         None, description="A weight per output: a list, or output name -> weight."
     )
-    run_eagerly: bool | None = None
-    steps_per_execution: Annotated[int, Field(ge=1)] | None = None
-    jit_compile: bool | Literal["auto"] | None = None
+    run_eagerly: bool | Expr | None = None
+    steps_per_execution: PositiveInt | Expr | None = None
+    jit_compile: bool | Literal["auto"] | Expr | None = None
 
 
 class DataSpec(_Model):
@@ -174,24 +230,26 @@ class DataSpec(_Model):
 
     path: str = Field(description="A CSV file, relative to the spec file.")
     sep: str = Field(",", description="The column separator.")
-    features: list[str] | None = Field(None, description="Feature columns (default: all but the targets).")
+    features: list[str] | Expr | None = Field(
+        None, description="Feature columns (default: all but the targets)."
+    )
     target: str | dict[str, str] = Field(description="The target column, or output name -> column.")
-    test_split: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+    test_split: Annotated[float, Field(ge=0.0, lt=1.0)] | Expr = Field(
         0.2,
         description="Share of the rows held out for the final test; the same rows as "
         "sklearn's train_test_split(test_size, random_state=seed, shuffle) picks.",
     )
-    validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+    validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] | Expr = Field(
         0.0,
         description="Share of the remaining rows held out for validation: the last ones, "
         "as Keras's fit(validation_split=...) takes them.",
     )
-    shuffle: bool = Field(True, description="Shuffle the rows before the test split.")
-    seed: int | None = Field(0, description="Seed of the shuffle (random_state of train_test_split).")
+    shuffle: bool | Expr = Field(True, description="Shuffle the rows before the test split.")
+    seed: int | Expr | None = Field(0, description="Seed of the shuffle (random_state of train_test_split).")
 
     @field_validator("seed")
     @classmethod
-    def _seed(cls, v: int | None) -> int | None:
+    def _seed(cls, v: Any) -> Any:
         return _check_seed(v)
 
     @field_validator("test_split", "validation_split", mode="before")
@@ -204,15 +262,35 @@ class TrainSpec(_Model):
     """How the model is trained: data, normalization, epochs, callbacks, distribution."""
 
     data: DataSpec
-    normalize: bool = Field(False, description="Adapt a Normalization layer on the training features.")
-    epochs: Annotated[int, Field(ge=1)] = Field(10, description="Passes over the training data.")
-    batch_size: Annotated[int, Field(ge=1)] = Field(32, description="Samples per gradient step.")
+    normalize: bool | Expr = Field(False, description="Adapt a Normalization layer on the training features.")
+    epochs: PositiveInt | Expr = Field(10, description="Passes over the training data.")
+    batch_size: PositiveInt | Expr = Field(32, description="Samples per gradient step.")
     callbacks: list[KerasObject] = Field(
         default_factory=list, description="Keras callbacks: {type: EarlyStopping, ...}."
     )
-    distribution: Literal[DISTRIBUTIONS] = Field(  # type: ignore[valid-type]
+    distribution: Literal[DISTRIBUTIONS] | Expr = Field(  # type: ignore[valid-type]
         "none",
         description="none | mirrored | multi_worker_mirrored (tf.distribute) | data_parallel (keras.distribution).",
+    )
+
+
+class BlockSpec(_Model):
+    """A named pattern of layers, used many times: ``{block: NAME, ...params}``."""
+
+    description: str | None = None
+    params: dict[Name, Any] = Field(
+        default_factory=dict,
+        description="Param name -> default (a literal, or an expression over the params before it); "
+        "`required` when each instance must give it.",
+    )
+    inputs: list[Name] = Field(
+        default_factory=lambda: ["x"], description="The block's input names (default: [x])."
+    )
+    layers: list[LayerSpec] | dict[Name, LayerSpec] = Field(
+        description="A list (a chain) or node name -> layer (a DAG), as a spec's layers."
+    )
+    outputs: Refs | None = Field(
+        None, description="The block's output: a reference or a list of them. Omitted: the last node."
     )
 
 
@@ -227,22 +305,36 @@ class ModelSpec(_Model):
     name: Name | None = Field(None, description="The Keras model name (default: the file's stem).")
     description: str | None = None
     seed: int | None = Field(None, description="Same seed, same initial weights, every build.")
-    inputs: dict[Name, InputSpec] = Field(default_factory=dict, description="Input name -> input.")
-    layers: list[LayerSpec] | dict[Name, LayerSpec] = Field(
-        description="A list (linear stack: keras.Sequential) or node name -> layer (a DAG: functional keras.Model)."
+    params: dict[Name, Any] = Field(
+        default_factory=dict, description="Param name -> value, for ${...} expressions; override with --set."
     )
-    outputs: Reference | list[Reference] | dict[str, Reference] | None = Field(
+    variants: dict[Name, dict[Name, Any]] = Field(
+        default_factory=dict, description="Variant name -> param overrides; choose one with --variant."
+    )
+    imports: dict[Name, str] = Field(
+        default_factory=dict,
+        description="Alias -> spec file (relative to this one) whose blocks are ALIAS.NAME.",
+    )
+    blocks: dict[Name, BlockSpec] = Field(default_factory=dict, description="Block name -> block.")
+    inputs: dict[Name, InputSpec] = Field(default_factory=dict, description="Input name -> input.")
+    layers: list[LayerSpec] | dict[Name, LayerSpec] | None = Field(
+        None,
+        description="A list (linear stack: keras.Sequential) or node name -> layer (a DAG: functional keras.Model). "
+        "Omitted only in a block library.",
+    )
+    outputs: Refs | None = Field(
         None,
         description="Mapping form: a reference, a list, or output name -> reference. Omitted: the last node.",
     )
     compile: CompileSpec | None = None
     train: TrainSpec | None = None
 
-    _source: Source | None = PrivateAttr(None)
+    _source: Document | None = PrivateAttr(None)
+    _expanded: bool = PrivateAttr(False)
 
     @field_validator("seed")
     @classmethod
-    def _seed(cls, v: int | None) -> int | None:
+    def _seed(cls, v: Any) -> Any:
         return _check_seed(v)
 
     @field_validator("modelspec")
@@ -260,7 +352,17 @@ class ModelSpec(_Model):
         return isinstance(self.layers, list)
 
     @property
-    def source(self) -> Source | None:
+    def expanded(self) -> bool:
+        """Whether this spec is the expansion of one (no params, blocks or expressions left to expand)."""
+        return self._expanded
+
+    @property
+    def library(self) -> bool:
+        """Whether the file is a block library: blocks and no layers."""
+        return self.layers is None
+
+    @property
+    def source(self) -> Document | None:
         """The source the spec was read from (None when built in Python)."""
         return self._source
 
@@ -275,15 +377,15 @@ class ModelSpec(_Model):
         return own if own is not None else self.at("layers", key)
 
     def to_data(self) -> dict[str, Any]:
-        """The spec as plain data, as it would be written."""
-        data = self.model_dump(mode="json", exclude_unset=True, exclude={"layers"})
-        data["layers"] = (
-            [entry.to_data() for entry in self.layers]
-            if isinstance(self.layers, list)
-            else {name: entry.to_data() for name, entry in self.layers.items()}
-        )
+        """The spec as plain data, as it would be written (an expanded spec escapes a literal '${' as '$${')."""
+        data = self.model_dump(mode="json", exclude_unset=True, exclude={"layers", "blocks"})
+        if self.blocks:
+            data["blocks"] = {name: _block_data(block) for name, block in self.blocks.items()}
+        if self.layers is not None:
+            data["layers"] = _layers_data(self.layers)
         order = list(ModelSpec.model_fields)
-        return {k: data[k] for k in order if k in data}
+        data = {k: data[k] for k in order if k in data}
+        return _escaped(data) if self._expanded else data
 
     def to_yaml(self) -> str:
         """The spec as YAML text; ``loads(spec.to_yaml()) == spec``.
@@ -294,6 +396,29 @@ class ModelSpec(_Model):
         from .dump import dump_yaml
 
         return dump_yaml(self.to_data())
+
+
+def _layers_data(layers: list[LayerSpec] | dict[str, LayerSpec]) -> Any:
+    if isinstance(layers, list):
+        return [entry.to_data() for entry in layers]
+    return {name: entry.to_data() for name, entry in layers.items()}
+
+
+def _block_data(block: BlockSpec) -> dict[str, Any]:
+    data = block.model_dump(mode="json", exclude_unset=True, exclude={"layers"})
+    data["layers"] = _layers_data(block.layers)
+    return {k: data[k] for k in BlockSpec.model_fields if k in data}
+
+
+def _escaped(value: Any) -> Any:
+    """Strings with '${' written as '$${', so that reading the text back gives the same values."""
+    if isinstance(value, str):
+        return value.replace("${", "$${") if "${" in value else value
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
 
 
 _INDEX = re.compile(r"^(?P<name>.+)\[(?P<index>-?[0-9]+)\]$")

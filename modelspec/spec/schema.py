@@ -12,11 +12,13 @@ import json
 from typing import Any
 
 from .. import catalog
-from .models import FORMAT_VERSION, LayerSpec, ModelSpec
+from .models import EXPRESSION_PATTERN, FORMAT_VERSION, RESERVED_KEYS, ModelSpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-RESERVED = tuple(LayerSpec.model_fields)
+RESERVED = tuple(RESERVED_KEYS)
 """The keys of a layer entry that are not constructor arguments."""
+EXPRESSION = {"type": "string", "pattern": EXPRESSION_PATTERN, "description": "An expression: ${...}."}
+"""Wherever a value may be an expression, the schema accepts one, so editors keep checking block bodies."""
 _TYPES = {
     # Mirrors modelspec.spec.checks: null is always accepted (Keras's own default).
     "int": {"type": ["integer", "null"]},
@@ -41,6 +43,8 @@ def schema() -> dict[str, Any]:
         **root,
     }
     root["properties"]["modelspec"] = {"const": FORMAT_VERSION, "description": "The format version."}
+    root.pop("required", None)  # a block library has no layers
+    root["anyOf"] = [{"required": ["modelspec", "layers"]}, {"required": ["modelspec", "blocks"]}]
     defs["InputSpec"] = _input(defs["InputSpec"])
     defs["LayerSpec"] = _layer_entry(defs["LayerSpec"])
     for type_name in catalog.layer_types():
@@ -71,7 +75,11 @@ def _layer_entry(generated: dict[str, Any]) -> dict[str, Any]:
         {
             "if": {"required": ["share"]},
             "then": {"properties": {k: {} for k in RESERVED if k != "type"}, "additionalProperties": False},
-        }
+        },
+        {  # a block instance: its other keys are the block's params, which only expansion knows
+            "if": {"required": ["block"]},
+            "then": {"not": {"required": ["type"]}},
+        },
     ]
     branches += [
         {
@@ -84,7 +92,7 @@ def _layer_entry(generated: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "description": generated.get("description"),
         "properties": props,
-        "anyOf": [{"required": ["type"]}, {"required": ["share"]}],
+        "anyOf": [{"required": ["type"]}, {"required": ["share"]}, {"required": ["block"]}],
         "allOf": branches,
     }
 
@@ -122,6 +130,7 @@ def _argument(arg: catalog.ArgInfo) -> dict[str, Any]:
         out = {"anyOf": [{"$ref": f"#/$defs/{catalog.KIND_MODULES[arg.kind]}"}, {"type": "null"}]}
     else:
         out = dict(_TYPES.get(arg.type or "", {}))
+    out = {"anyOf": [out, EXPRESSION]} if "anyOf" not in out else {"anyOf": [*out["anyOf"], EXPRESSION]}
     if arg.doc:
         out["description"] = arg.doc
     if arg.default is not catalog.MISSING:
