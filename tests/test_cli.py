@@ -38,7 +38,7 @@ def test_validate_ok(capsys):
 def test_validate_takes_folders(capsys):
     assert main(["validate", str(SPECS)]) == 0
     out = capsys.readouterr().out
-    assert out.count(": ok (") == len(list(SPECS.glob("*.yaml")))
+    assert out.count(": ok (") == len(list(SPECS.rglob("*.yaml")))  # block libraries in sub-folders too
 
 
 def test_validate_reports_all_problems_with_location(write_spec, capsys):

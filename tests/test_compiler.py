@@ -325,3 +325,92 @@ def test_registered_layer_needs_no_custom_objects(monkeypatch):
     monkeypatch.setattr(_api, "_registry", {})
     with pytest.raises(modelspec.SpecError, match="unknown layer type 'Triple'"):
         modelspec.loads(spec.to_yaml())
+
+
+# -- examples written with blocks, params and imports ------------------------------------
+
+
+def _load_build(name: str, **kw):
+    return modelspec.build(modelspec.load(SPECS / f"{name}.yaml", **kw))
+
+
+@pytest.mark.parametrize(
+    "variant, reference",
+    [(None, "ResNet50"), ("resnet101", "ResNet101"), ("resnet152", "ResNet152")],
+)
+def test_example_resnet50(variant, reference):
+    model = _load_build("resnet50", variant=variant)
+    expected = getattr(keras.applications, reference)(weights=None)
+    x = np.random.default_rng(0).normal(size=(1, 224, 224, 3)).astype("float32")
+    assert_same_network(model, expected, x)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_example_mobilenet_v2(alpha):
+    model = _load_build("mobilenet_v2", params={"alpha": alpha})
+    expected = keras.applications.MobileNetV2(weights=None, alpha=alpha)
+    x = np.random.default_rng(0).normal(size=(1, 224, 224, 3)).astype("float32")
+    assert_same_network(model, expected, x)
+
+
+def test_example_transformer_classifier():
+    length, dim = 200, 32
+    tokens = keras.Input(shape=(length,), dtype="int32", name="tokens")
+    positions = keras.Input(shape=(length,), dtype="int32", name="positions")
+    x = keras.layers.Add()(
+        [keras.layers.Embedding(20000, dim)(tokens), keras.layers.Embedding(length, dim)(positions)]
+    )
+    for _ in range(2):
+        attended = keras.layers.MultiHeadAttention(num_heads=2, key_dim=dim)(x, x)
+        x = keras.layers.LayerNormalization(epsilon=1e-6)(
+            keras.layers.Add()([x, keras.layers.Dropout(0.1)(attended)])
+        )
+        ff = keras.layers.Dense(dim)(keras.layers.Dense(64, activation="relu")(x))
+        x = keras.layers.LayerNormalization(epsilon=1e-6)(
+            keras.layers.Add()([x, keras.layers.Dropout(0.1)(ff)])
+        )
+    x = keras.layers.Dropout(0.1)(keras.layers.GlobalAveragePooling1D()(x))
+    x = keras.layers.Dropout(0.1)(keras.layers.Dense(20, activation="relu")(x))
+    expected = keras.Model([tokens, positions], keras.layers.Dense(2, activation="softmax")(x))
+    assert_same_network(build("transformer_classifier"), expected)
+
+
+def test_example_unet():
+    def double_conv(x, filters):
+        for _ in range(2):
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        return x
+
+    image = keras.Input(shape=(64, 64, 3), name="image")
+    skips, x = [], image
+    for filters in (8, 16, 32):
+        features = double_conv(x, filters)
+        x = keras.layers.MaxPooling2D(2)(features)
+        skips.append(features)
+    x = double_conv(x, 64)
+    for filters, skip in zip((32, 16, 8), reversed(skips)):
+        up = keras.layers.Conv2DTranspose(filters, 2, strides=2)(x)
+        x = double_conv(keras.layers.Concatenate()([up, skip]), filters)
+    expected = keras.Model(image, keras.layers.Conv2D(3, 1, activation="softmax")(x))
+    assert_same_network(build("unet"), expected)
+
+
+def test_example_small_resnet():
+    def conv_bn(x, filters, strides=1, activation="relu"):
+        x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization(epsilon=0.001)(x)
+        return keras.layers.Activation(activation)(x)
+
+    def residual(x, filters):
+        y = conv_bn(conv_bn(x, filters), filters, activation="linear")
+        return keras.layers.Activation("relu")(keras.layers.Add()([x, y]))
+
+    image = keras.Input(shape=(32, 32, 3), name="image")
+    x = conv_bn(image, 16)
+    for _ in range(2):
+        x = residual(x, 16)
+    x = conv_bn(x, 32, strides=2)
+    for _ in range(2):
+        x = residual(x, 32)
+    x = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))
+    assert_same_network(build("small_resnet"), keras.Model(image, x))

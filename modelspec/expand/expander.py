@@ -228,7 +228,7 @@ class _Expander(Collector):
         env: dict[str, Value] = {name: name for name in spec.inputs}
         try:
             if isinstance(spec.layers, list):
-                self.chain(spec.layers, ("layers",), ctx, None)
+                self.chain(spec.layers, ("layers",), ctx, next(iter(spec.inputs), None))
             else:
                 last = self.dag(
                     spec.layers,
@@ -760,6 +760,14 @@ class _Expander(Collector):
                 raise self.fail(
                     at.at("repeat"), "wrong-type", f"'repeat' takes a whole number from 0, got {count!r}"
                 )
+            if (
+                len(self.layers) + count > MAX_NODES
+            ):  # each repeat makes a layer at least: refuse before the work
+                raise self.fail(
+                    at.at("repeat"),
+                    "expand-limit",
+                    f"repeat {count:,} would make more than {MAX_NODES:,} layers",
+                )
             if isinstance(block.outputs, list) and len(block.outputs) != 1:
                 raise self.fail(
                     at.at("repeat"), "block-shape",
@@ -812,6 +820,8 @@ class _Expander(Collector):
     ) -> list[Value]:
         """The values of the block's inputs, in its order."""
         wanted = block.inputs
+        if ctx.listing:  # a stack: each layer takes the one above, whatever it is called
+            return [above] if wanted else []
         if given is None:
             if len(wanted) == 1 and above is not None:
                 if above is _BROKEN:

@@ -1,0 +1,297 @@
+"""The expansion stage: params, variants, blocks, imports, expressions; names, scopes, errors, round trips."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import CASES, SPECS
+
+import modelspec
+from modelspec.cli import main
+
+EXAMPLES = sorted(SPECS.glob("*.yaml"))
+BLOCK_EXAMPLES = ["resnet50", "mobilenet_v2", "transformer_classifier", "unet", "small_resnet"]
+
+
+def problems(text: str, **kw) -> list[modelspec.Problem]:
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.loads(text, source="s.yaml", **kw)
+    return info.value.problems
+
+
+def flat_layers(text: str, **kw):
+    return modelspec.loads(text, source="s.yaml", **kw).layers
+
+
+# -- round trips -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_expand_writes_a_plain_spec_that_reads_back_equal(path, tmp_path, capsys):
+    out = tmp_path / "flat.yaml"
+    assert main(["expand", str(path), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "${" not in text and "block:" not in text and "params:" not in text
+    flat = modelspec.load(path)
+    assert modelspec.load(out) == flat
+    assert modelspec.loads(flat.to_yaml()) == flat  # expanding a plain spec gives itself
+    again = tmp_path / "again.yaml"
+    assert main(["expand", str(out), "-o", str(again)]) == 0
+    assert again.read_text().splitlines()[1:] == text.splitlines()[1:]  # all but the header naming the file
+
+
+@pytest.mark.parametrize("name", ["small_resnet", "unet"])
+def test_the_expanded_spec_builds_the_same_model(name, tmp_path):
+    out = tmp_path / "flat.yaml"
+    assert main(["expand", str(SPECS / f"{name}.yaml"), "-o", str(out)]) == 0
+    a, b = modelspec.build(SPECS / f"{name}.yaml"), modelspec.build(out)
+    assert [type(x).__name__ for x in a.layers] == [type(x).__name__ for x in b.layers]
+    assert [x.name for x in a.layers] == [x.name for x in b.layers]
+    assert a.count_params() == b.count_params()
+
+
+def test_expand_prints_and_names_its_settings(capsys):
+    assert (
+        main(["expand", str(SPECS / "resnet50.yaml"), "--variant", "resnet101", "--set", "classes=10"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("# ") and "--variant resnet101 --set classes=10" in out.splitlines()[0]
+    flat = modelspec.loads(out)
+    assert flat.layers["predictions"].args["units"] == 10
+    assert len(flat.layers) == 346  # ResNet101's layers, the input apart
+
+
+# -- names ----------------------------------------------------------------------------
+
+
+def test_expanded_nodes_are_named_instance_node():
+    layers = modelspec.load(SPECS / "resnet50.yaml").layers
+    assert "conv1-0" in layers  # conv1's chain block, position 0
+    assert (
+        "conv2-block1-shortcut-0" in layers
+    )  # stage conv2, the instance named block1 (i + 1), node shortcut
+    assert "conv4-block6-out" in layers and "conv4-block7-out" not in layers
+    assert all("." not in name for name in layers)  # names work on every backend
+    model = modelspec.build(SPECS / "small_resnet.yaml")
+    assert {"stage1-0-a-0", "stage1-1-out", "stage2-1-add"} <= {layer.name for layer in model.layers}
+
+
+def test_unnamed_instances_in_a_list_follow_keras_counter_rule():
+    text = """
+modelspec: 1
+inputs: {x: [4]}
+blocks:
+  dense_relu:
+    params: {units: 8}
+    layers:
+      - {type: Dense, units: "${units}"}
+      - {type: ReLU}
+layers:
+  - {block: dense_relu}
+  - {block: dense_relu, units: 4}
+  - {block: dense_relu, name: last, units: 2}
+"""
+    names = [entry.name for entry in flat_layers(text)]
+    assert names == ["dense_relu-0", "dense_relu-1", "dense_relu_1-0", "dense_relu_1-1", "last-0", "last-1"]
+    assert modelspec.build(modelspec.loads(text)).output_shape == (None, 2)
+
+
+def test_a_layer_name_in_a_dag_block_is_the_keras_name():
+    text = """
+modelspec: 1
+inputs: {x: [4]}
+blocks:
+  head:
+    layers:
+      dense: {type: Dense, units: 3, name: "${label}_dense", inputs: x}
+    params: {label: required}
+layers:
+  h: {block: head, label: species, inputs: x}
+"""
+    assert list(flat_layers(text)) == ["species_dense"]
+
+
+# -- scope, params, variants --------------------------------------------------------------
+
+
+def test_set_and_variant_override_params_and_unknown_keys_are_errors():
+    text = (SPECS / "resnet50.yaml").read_text()
+    spec = modelspec.loads(text, params={"classes": 7}, variant="resnet152")
+    assert spec.layers["predictions"].args["units"] == 7 and "conv3-block8-out" in spec.layers
+    (p,) = problems(text, params={"clases": 7})
+    assert p.code == "unknown-param" and p.hint == "did you mean 'classes'?"
+    (p,) = problems(text, variant="resnet105")
+    assert p.code == "unknown-variant" and p.hint == "did you mean 'resnet152'?"
+
+
+def test_cli_set_and_variant(capsys):
+    assert main(["validate", str(SPECS / "mobilenet_v2.yaml"), "--set", "alpha=0.75"]) == 0
+    assert main(["validate", str(SPECS / "mobilenet_v2.yaml"), "--set", "alfa=0.75"]) == 1
+    assert "did you mean 'alpha'?" in capsys.readouterr().err
+    assert main(["validate", str(SPECS / "mobilenet_v2.yaml"), "--set", "alpha"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_block_bodies_see_their_params_then_their_file_params_and_i_n():
+    text = """
+modelspec: 1
+params: {width: 16, outer: 100}
+inputs: {x: [4]}
+blocks:
+  layer:
+    params: {units: "${width * 2}", scale: 1}
+    layers:
+      - {type: Dense, units: "${units * scale + i}", name: "d${i}of${n}"}
+layers:
+  - {block: layer, repeat: 3, scale: "${i + 1}"}
+"""
+    layers = flat_layers(text)
+    assert [e.args["units"] for e in layers] == [32, 65, 98]
+    assert [e.name for e in layers] == ["layer-0-d0of3", "layer-1-d1of3", "layer-2-d2of3"]
+
+
+def test_imported_blocks_see_their_own_files_params(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "inner.yaml").write_text(
+        "modelspec: 1\nparams: {units: 5}\nblocks:\n  d:\n    layers:\n      - {type: Dense, units: '${units}'}\n"
+    )
+    (tmp_path / "lib" / "outer.yaml").write_text(
+        "modelspec: 1\nimports: {inner: inner.yaml}\nblocks:\n  two:\n    layers:\n"
+        "      - {block: inner.d}\n      - {block: inner.d}\n"
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "modelspec: 1\nparams: {units: 99}\nimports: {lib: lib/outer.yaml}\ninputs: {x: [3]}\n"
+        "layers:\n  a: {block: lib.two, inputs: x}\n"
+    )
+    layers = modelspec.load(spec).layers
+    assert [e.args["units"] for e in layers.values()] == [5, 5]  # lexical: never the importer's 99
+    assert list(layers) == ["a-0-0", "a-1-0"]
+
+
+def test_import_cycles_and_missing_files_are_located_at_the_import(tmp_path):
+    block = "blocks:\n  d:\n    layers:\n      - {type: Dense, units: 2}\n"
+    (tmp_path / "a.yaml").write_text("modelspec: 1\nimports: {b: b.yaml}\n" + block)
+    (tmp_path / "b.yaml").write_text("modelspec: 1\nimports:\n  a: a.yaml\n" + block)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "modelspec: 1\nimports:\n  a: a.yaml\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: 2}\n"
+    )
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.load(spec)
+    (p,) = info.value.problems
+    assert p.code == "import-cycle" and p.file.endswith("b.yaml") and p.line == 3
+    assert "a.yaml -> b.yaml -> a.yaml" in p.message
+    spec.write_text(
+        "modelspec: 1\nimports:\n  a: /etc/passwd\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: 2}\n"
+    )
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.load(spec)
+    assert info.value.problems[0].code == "import-file" and info.value.problems[0].line == 3
+
+
+# -- if, else, references ---------------------------------------------------------------
+
+
+def test_if_false_passes_the_input_on_or_else():
+    text = """
+modelspec: 1
+params: {residual: false, norm: false}
+inputs: {x: [8]}
+layers:
+  a: {type: Dense, units: 8, inputs: x}
+  norm: {type: LayerNormalization, if: "${norm}"}
+  add: {type: Add, inputs: [x, norm], if: "${residual}", else: norm}
+  out: {type: Dense, units: 1}
+"""
+    layers = flat_layers(text)
+    assert list(layers) == ["a", "out"]
+    assert layers["out"].inputs == "a"  # add and norm are left out: out takes a
+    both = flat_layers(text, params={"residual": True, "norm": True})
+    assert both["add"].inputs == ["x", "norm"] and both["out"].inputs == "add"
+
+
+def test_instances_with_several_outputs_are_indexed():
+    layers = modelspec.load(SPECS / "unet.yaml").layers
+    assert layers["up3-merge"].inputs == ["up3-upsample", "down3-features-1"]
+    assert layers["down2-features-0"].inputs == "down1-pool"
+
+
+def test_escaped_dollar_is_a_literal_and_survives_a_round_trip():
+    text = 'modelspec: 1\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: 2}\ndescription: "cost in $${dollars}"\n'
+    spec = modelspec.loads(text)
+    assert spec.description == "cost in $${dollars}"  # top-level keys are not expanded
+    text = 'modelspec: 1\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: 2, name_scope: "a$${b}"}\n'
+    with pytest.raises(modelspec.SpecError):
+        modelspec.loads(text)  # not an argument of Dense; the point is the value seen is "a${b}"
+    spec = modelspec.loads(
+        "modelspec: 1\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: 2}\noutputs: \"${'d'}\"\n"
+    )
+    assert spec.outputs == "d"
+
+
+# -- errors through blocks --------------------------------------------------------------
+
+
+def test_a_problem_inside_a_block_names_its_instances_once():
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.load(CASES / "block_error_in_instances.yaml")
+    (p,) = info.value.problems
+    assert (
+        p.code == "unknown-argument" and p.line == 9 and p.path == ("blocks", "mlp", "layers", 0, "activaton")
+    )
+    assert p.notes[0].startswith("in a-0, repeat 1 of 3, at ") and p.notes[0].endswith(
+        "block_error_in_instances.yaml:11:3"
+    )
+    assert p.notes[-1] == "the same problem in 2 more instances"
+    assert "note: in a-0, repeat 1 of 3" in info.value.report()
+
+
+def test_keras_errors_in_expanded_nodes_point_into_the_block():
+    text = """modelspec: 1
+inputs: {x: [8]}
+blocks:
+  pair:
+    params: {units: required}
+    layers:
+      a: {type: Dense, units: "${units}", inputs: x}
+      add: {type: Add, inputs: [x, a]}
+layers:
+  p: {block: pair, units: 4, inputs: x}
+"""
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.build(modelspec.loads(text, source="s.yaml"))
+    (p,) = info.value.problems
+    assert p.code == "keras-build" and p.line == 8 and p.notes == ("in p, at s.yaml:10:3",)
+
+
+def test_expression_bombs_are_refused_fast():
+    for bomb in ("'a' * 10 ** 12", "[1] * 10 ** 9", "9 ** 9 ** 9", "(" * 5000 + "1" + ")" * 5000):
+        text = f'modelspec: 1\ninputs: {{x: [3]}}\nlayers:\n  d: {{type: Dense, units: "${{{bomb}}}"}}\n'
+        start = time.perf_counter()
+        (p,) = problems(text)
+        assert time.perf_counter() - start < 1.0
+        assert p.code in ("expr-limit", "expr-syntax") and p.line == 4
+
+
+def test_repeat_bombs_are_refused_fast():
+    text = """modelspec: 1
+inputs: {x: [4]}
+blocks:
+  d:
+    layers:
+      - {type: Dense, units: 4}
+layers:
+  a: {block: d, repeat: 1000000000, inputs: x}
+"""
+    start = time.perf_counter()
+    (p,) = problems(text)
+    assert p.code == "expand-limit" and time.perf_counter() - start < 1.0
+
+
+def test_block_libraries_validate_and_do_not_build(capsys):
+    assert main(["validate", str(SPECS / "blocks" / "common.yaml")]) == 0
+    assert "block library: 2 blocks" in capsys.readouterr().out
+    assert main(["build", str(SPECS / "blocks" / "common.yaml"), "-o", "/tmp/never.keras"]) == 1
+    assert "block library has no layers" in capsys.readouterr().err
