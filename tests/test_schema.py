@@ -91,3 +91,22 @@ def test_schema_into_a_closed_pipe_ends_quietly():
     )
     assert result.stdout == '{\n "$schem'
     assert "error" not in result.stderr
+
+
+def test_schema_accepts_blocks_instances_and_expressions(validator):
+    doc = yaml.safe_load((SPECS / "resnet50.yaml").read_text())
+    assert validator.is_valid(doc)
+    assert validator.is_valid(
+        yaml.safe_load((SPECS / "blocks" / "common.yaml").read_text())
+    )  # a block library
+    dense = {"type": "Dense", "units": "${2 * width}", "activation": "${act}", "use_bias": "${bias}"}
+    assert validator.is_valid(
+        {"modelspec": 1, "params": {"width": 4}, "inputs": {"x": [3]}, "layers": [dense]}
+    )
+    assert not validator.is_valid(
+        {"modelspec": 1, "inputs": {"x": [3]}, "layers": [{"type": "Dense", "units": "2 * width"}]}
+    )  # a string that is not an expression is still not an integer
+    assert not validator.is_valid(
+        {"modelspec": 1, "inputs": {"x": [3]}, "layers": [{"block": "b", "type": "Dense", "units": 2}]}
+    )  # an instance is not a layer
+    assert not validator.is_valid({"modelspec": 1, "inputs": {"x": [3]}})  # neither layers nor blocks

@@ -15,14 +15,16 @@ import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import catalog
 from ..errors import Collector, Origin, Problem, SpecError
 from ..source import Document, Source, read_source
 from ..spec import BlockSpec, LayerSpec, ModelSpec, split_reference, to_spec
 from .document import ExpandedDocument
-from .expr import ExprError, parse
+
+if TYPE_CHECKING:
+    from .expr import ExprError
 
 MAX_NODES = 100_000
 """Most layers an expansion may make."""
@@ -189,6 +191,8 @@ class _Expander(Collector):
         if isinstance(raw, str):
             if "${" not in raw:
                 return raw
+            from .expr import ExprError, parse  # a plain spec never needs the expression language
+
             try:
                 return parse(raw).render(scope)
             except ExprError as e:
@@ -245,7 +249,7 @@ class _Expander(Collector):
                     flat["outputs"] = last
         except _Failed:
             pass
-        flat["layers"] = self.layers
+        flat["layers"] = _in_order(self.layers) if isinstance(self.layers, dict) else self.layers
         for k in ("outputs", "compile", "train"):  # the spec's order
             if k in flat:
                 flat[k] = flat.pop(k)
@@ -912,6 +916,28 @@ def _where(at: Origin) -> str:
     if place.span is None:
         return ""
     return f", at {place.file}:{place.span.line}:{place.span.column}"
+
+
+def _in_order(layers: dict[str, Any]) -> dict[str, Any]:
+    """Flat layers in the order they are called, each after what it takes (as a reader follows the text)."""
+    ordered: dict[str, Any] = {}
+    for start in layers:
+        stack = [start]
+        while stack:
+            name = stack[-1]
+            if name in ordered:
+                stack.pop()
+                continue
+            entry = layers[name]
+            needs = [split_reference(r)[0] for r in _strings(entry.get("inputs"))]
+            needs += [entry["share"]] if isinstance(entry.get("share"), str) else []
+            waiting = [n for n in needs if n in layers and n not in ordered and n not in stack]
+            if waiting:
+                stack.append(waiting[0])
+            else:
+                ordered[name] = entry
+                stack.pop()
+    return ordered
 
 
 def _strings(raw: Any) -> list[str]:
