@@ -8,9 +8,11 @@ is decided whether to go on or to raise one :class:`SpecError` with all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING, Any
 
+from .analysis import analyze, available_memory, memory_problems
 from .errors import SpecError, raise_errors
 from .expand import expand, merge_repeats
 from .graph import Graph, lint, to_graph
@@ -21,6 +23,9 @@ if TYPE_CHECKING:  # training pulls in the data and model-file modules: imported
     from .training import TrainResult
 
 _registry: dict[str, Any] = {}
+
+TRAINING_COPIES = 4
+"""Copies of the weights training keeps: the weights, their gradients and Adam's two slots."""
 
 
 def register(cls: Any = None, *, name: str | None = None) -> Any:
@@ -48,18 +53,26 @@ def _objects(custom_objects: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _front(
-    source: Source, objects: dict[str, Any], params: dict[str, Any] | None, variant: str | None
+    source: Source,
+    objects: dict[str, Any],
+    params: dict[str, Any] | None,
+    variant: str | None,
+    strict: bool = False,
 ) -> tuple[ModelSpec, Graph | None]:
     """Run the stages that need no Keras on a parsed document: spec, expand, catalog checks, graph, lint."""
     with paused_gc():
         spec, problems = to_spec(source, objects)
         if spec is None:
             raise SpecError(problems)
-        return _back(spec, objects, params, variant)
+        return _back(spec, objects, params, variant, strict)
 
 
 def _back(
-    spec: ModelSpec, objects: dict[str, Any], params: dict[str, Any] | None = None, variant: str | None = None
+    spec: ModelSpec,
+    objects: dict[str, Any],
+    params: dict[str, Any] | None = None,
+    variant: str | None = None,
+    strict: bool = False,
 ) -> tuple[ModelSpec, Graph | None]:
     """Expand a spec, then check it against the catalog and as a graph; every problem is reported together.
 
@@ -75,9 +88,22 @@ def _back(
     graph, found = to_graph(flat)
     problems += found
     raise_errors(merge_repeats(problems))
-    graph.warnings = merge_repeats(
-        lint(graph)
-    )  # only for a graph without errors: broken parts mislead the checks
+    # Only for a graph without errors: broken parts mislead the lint checks and the shape rules.
+    graph.warnings = merge_repeats(lint(graph))
+    graph.analysis = analysis = analyze(graph)
+    problems = analysis.problems
+    if strict:
+        problems += [
+            graph.node(name).origin.problem(
+                "shape-unknown", f"the output shape of '{name}' is not known: {analysis.nodes[name].reason}"
+            )
+            for name in analysis.unknown
+        ]
+    raise_errors(merge_repeats(problems))
+    graph.warnings += [
+        dataclasses.replace(p, severity="warning")
+        for p in memory_problems(graph, analysis, available=available_memory(), share=0.25)
+    ]  # past a quarter of the memory, a warning: building it would take most of the machine
     return flat, graph
 
 
@@ -139,15 +165,20 @@ def load_checked(
     params: dict[str, Any] | None = None,
     variant: str | None = None,
     custom_objects: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> tuple[ModelSpec, Graph | None]:
-    """Read a spec file and check it through the graph stage, once: the expanded spec and its graph.
+    """Read a spec file and check it through static analysis, once: the expanded spec and its graph.
 
-    The graph is None for a block library (a file of blocks and no layers).
+    The graph is None for a block library (a file of blocks and no layers);
+    ``graph.analysis`` holds every node's shape and parameters.
+
+    Args:
+        strict: Also report, as errors, the nodes whose output shape could not be inferred.
 
     Raises:
         SpecError: Every problem found.
     """
-    return _front(read_source(path), _objects(custom_objects), params, variant)
+    return _front(read_source(path), _objects(custom_objects), params, variant, strict)
 
 
 def check(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Graph:
@@ -170,12 +201,36 @@ def check(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any]
         return _model(*_back(spec, objects))
 
 
-def build(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Any:
+def guard(graph: Graph, *, max_params: int | None = None, copies: int = 1) -> None:
+    """Refuse, before Keras allocates anything, a model whose weights cannot fit in memory or ``max_params``.
+
+    Args:
+        graph: A checked graph (with its analysis).
+        max_params: A limit on the parameter count, or None.
+        copies: How many copies of the weights the work keeps (training: weights,
+            gradients and two optimizer slots).
+
+    Raises:
+        SpecError: Located at the largest layer, naming the largest ones and their sizes.
+    """
+    available = available_memory()
+    raise_errors(
+        memory_problems(graph, graph.analysis, max_params=max_params, available=available, factor=copies)
+    )
+
+
+def build(
+    spec: ModelSpec | str | os.PathLike,
+    *,
+    custom_objects: dict[str, Any] | None = None,
+    max_params: int | None = None,
+) -> Any:
     """Compile a spec into a Keras model.
 
     Args:
         spec: A :class:`ModelSpec`, or the path of a spec file.
         custom_objects: User layer classes by ``type`` name, besides registered ones.
+        max_params: Refuse a model with more parameters (the memory available is always checked).
 
     Returns:
         A ``keras.Sequential`` for a list of layers, else a functional
@@ -188,7 +243,9 @@ def build(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any]
     from .keras import to_keras
 
     objects = _objects(custom_objects)
-    return to_keras(check(spec, custom_objects=objects), objects)
+    graph = check(spec, custom_objects=objects)
+    guard(graph, max_params=max_params)
+    return to_keras(graph, objects)
 
 
 def train(
@@ -228,6 +285,7 @@ def train(
     else:
         spec, graph = load_checked(spec, custom_objects=objects)
     graph = _model(spec, graph)
+    guard(graph, copies=TRAINING_COPIES)
     return fit(
         spec,
         graph,
@@ -240,4 +298,4 @@ def train(
     )
 
 
-__all__ = ["build", "check", "load", "load_checked", "loads", "register", "registered", "train"]
+__all__ = ["build", "check", "guard", "load", "load_checked", "loads", "register", "registered", "train"]

@@ -82,6 +82,10 @@ CODES: dict[str, str] = {
     "import-file": "an import names a missing, unreadable or absolute path",
     "import-cycle": "imports go round in a circle",
     "expand-limit": "the expansion makes more than 100,000 layers or nests blocks more than 32 deep",
+    # static analysis
+    "shape-mismatch": "a layer cannot take the shapes it is called on (found without Keras)",
+    "shape-unknown": "validate --strict: a node whose output shape could not be inferred",
+    "too-large": "the model's weights exceed the memory available or --max-params",
     # Keras
     "keras-build": "Keras refused to create or call a layer, or to make the model",
     "keras-compile": "Keras refused the compile arguments",

@@ -248,22 +248,29 @@ def test_a_problem_inside_a_block_names_its_instances_once():
     assert "note: in a-0, repeat 1 of 3" in info.value.report()
 
 
-def test_keras_errors_in_expanded_nodes_point_into_the_block():
+def test_errors_in_expanded_nodes_point_into_the_block():
     text = """modelspec: 1
 inputs: {x: [8]}
 blocks:
   pair:
-    params: {units: required}
+    params: {units: required, rate: 0.1}
     layers:
       a: {type: Dense, units: "${units}", inputs: x}
-      add: {type: Add, inputs: [x, a]}
+      drop: {type: Dropout, rate: "${rate}"}
+      add: {type: Add, inputs: [x, drop]}
 layers:
   p: {block: pair, units: 4, inputs: x}
+  q: {block: pair, units: 8, rate: 1.5}
 """
-    with pytest.raises(modelspec.SpecError) as info:
-        modelspec.build(modelspec.loads(text, source="s.yaml"))
+    with pytest.raises(modelspec.SpecError) as info:  # found without Keras: the shapes do not match
+        modelspec.loads(text, source="s.yaml")
     (p,) = info.value.problems
-    assert p.code == "keras-build" and p.line == 8 and p.notes == ("in p, at s.yaml:10:3",)
+    assert p.code == "shape-mismatch" and p.line == 9 and p.notes == ("in p, at s.yaml:11:3",)
+    fixed = text.replace("units: 4", "units: 8")
+    with pytest.raises(modelspec.SpecError) as info:  # found by Keras while building: a rate of 1.5
+        modelspec.build(modelspec.loads(fixed, source="s.yaml"))
+    (p,) = info.value.problems
+    assert p.code == "keras-build" and p.line == 8 and p.notes == ("in q, at s.yaml:12:3",)
 
 
 def test_expression_bombs_are_refused_fast():

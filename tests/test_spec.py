@@ -24,8 +24,8 @@ def test_equality_ignores_where_a_spec_came_from():
 
 
 def test_input_shorthand():
-    spec = modelspec.loads("modelspec: 1\ninputs: {x: [4, null]}\nlayers: [{type: Dense, units: 1}]\n")
-    assert spec.inputs["x"] == InputSpec(shape=[4, None])
+    spec = modelspec.loads("modelspec: 1\ninputs: {x: [null, 4]}\nlayers: [{type: Dense, units: 1}]\n")
+    assert spec.inputs["x"] == InputSpec(shape=[None, 4])
     assert spec.inputs["x"].dtype == "float32"
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelspec import catalog
+from .. import catalog
 
 Shape = tuple[int | None, ...]
 """A tensor shape including the batch axis, e.g. ``(None, 32)``; ``None`` is a free axis."""

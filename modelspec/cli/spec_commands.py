@@ -23,11 +23,36 @@ from .common import (
 )
 
 
+def add_max_params(c: argparse.ArgumentParser) -> None:
+    """Add ``--max-params``: refuse larger models before Keras allocates them."""
+    c.add_argument(
+        "--max-params",
+        type=_count,
+        metavar="N",
+        help="refuse a model of more than N parameters (the memory available is always checked)",
+    )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
 def add_commands(command: Command) -> None:
     """Add the spec commands to the ``modelspec`` parser."""
     c = command("validate", "check syntax, schema, layer arguments and graph (never imports TensorFlow)")
     c.add_argument("specs", nargs="+", metavar="SPEC", help="spec files, or folders to search for *.yaml")
     c.add_argument("--format", choices=("human", "json", "github"), default="human", help="how to report")
+    c.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail on the nodes whose output shape could not be inferred",
+    )
     add_spec_options(c)
     c.set_defaults(func=validate)
 
@@ -35,11 +60,17 @@ def add_commands(command: Command) -> None:
     c.add_argument("spec", metavar="SPEC")
     c.add_argument("-o", "--output", required=True, metavar="MODEL.keras", help="where to save the model")
     c.add_argument("--summary", action="store_true", help="print the Keras summary")
+    add_max_params(c)
     add_spec_options(c)
     c.set_defaults(func=build)
 
-    c = command("summary", "print the Keras summary: layers, output shapes, parameter counts")
+    c = command(
+        "summary", "the model's layers, output shapes and parameter counts, worked out without building it"
+    )
     c.add_argument("spec", metavar="SPEC")
+    c.add_argument(
+        "--keras", action="store_true", help="build the model and print Keras's own summary instead"
+    )
     add_spec_options(c)
     c.set_defaults(func=summary)
 
@@ -74,7 +105,9 @@ def validate(args: argparse.Namespace) -> int:
     for path in files:
         args.current = path  # named by an internal error's message
         try:
-            spec, graph = load_checked(path, params=params, variant=args.variant, custom_objects=objects)
+            spec, graph = load_checked(
+                path, params=params, variant=args.variant, custom_objects=objects, strict=args.strict
+            )
         except SpecError as e:
             problems += e.problems
             failed += 1
@@ -92,7 +125,10 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def _build_model(args: argparse.Namespace) -> Any:
+    from ..api import guard
+
     _, graph, objects = load_graph(args)
+    guard(graph, max_params=getattr(args, "max_params", None))  # before Keras allocates anything
     quiet_keras()
     from ..keras import to_keras
 
@@ -113,7 +149,13 @@ def build(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
-    _build_model(args).summary()
+    if args.keras:
+        _build_model(args).summary()
+        return EXIT_OK
+    from ..analysis.summary import summary_text
+
+    _spec, graph, _ = load_graph(args)
+    sys.stdout.write(summary_text(graph, graph.analysis))
     return EXIT_OK
 
 

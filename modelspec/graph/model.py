@@ -90,6 +90,7 @@ class Graph:
         compile: The ``compile`` arguments as plain data, or None.
         origin: Where the spec is (for problems about compile and outputs).
         warnings: The lint warnings, once the graph is known to have no errors.
+        analysis: Static shapes and parameters (:mod:`modelspec.analysis`), once known.
     """
 
     name: str | None
@@ -101,6 +102,7 @@ class Graph:
     compile: dict[str, Any] | None
     origin: Origin
     warnings: list[Problem] = field(default_factory=list)
+    analysis: Any = None
 
     def node(self, name: str) -> Node:
         """The node called ``name``."""

@@ -1,0 +1,150 @@
+"""Static analysis: shapes and parameters without Keras, equal to what Keras builds; summary; memory guard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import CASES, ROOT, SPECS
+
+import modelspec
+from modelspec.analysis import UNKNOWN
+from modelspec.api import load_checked
+from modelspec.cli import main
+
+EXAMPLES = sorted(SPECS.glob("*.yaml"))
+
+
+def _keras_shapes(layer, index: int):
+    """The output shape(s) of the ``index``-th call of a Keras layer."""
+    outputs = layer._inbound_nodes[index].output_tensors
+    shapes = [tuple(t.shape) for t in outputs]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_static_shapes_and_parameters_equal_what_keras_builds(path):
+    _, graph = load_checked(path)
+    analysis = graph.analysis
+    model = modelspec.build(path)
+    if not model.built:  # a stack without an input: nothing is known until it is called
+        assert analysis.unknown == [n.name for n in graph.nodes]
+        return
+    assert analysis.complete, analysis.unknown
+    layers = {layer.name: layer for layer in model.layers}
+    calls: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        info = analysis.nodes[node.name]
+        owner = node.share or node.name
+        layer = model.layers[i] if graph.model_class == "Sequential" else layers[owner]
+        index = calls[owner] = calls.get(owner, -1) + 1
+        expected = _keras_shapes(layer, index)
+        got = info.shape if not isinstance(info.shape, list) else list(info.shape)
+        if node.type == "MultiHeadAttention" and isinstance(got, list):
+            # Keras's symbolic scores are (batch, heads, Tq, Tq); run, they are (batch, heads, Tq, Tv).
+            value = node.inputs["value"].name
+            tv = (analysis.inputs[value] if value in graph.inputs else analysis.nodes[value].shape)[1]
+            expected = [expected[0], (*expected[1][:3], tv)]
+        assert got == expected, (node.name, got, expected)
+        if not node.share:
+            assert info.params == layer.count_params(), node.name
+            trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
+            assert info.trainable == trainable, node.name
+    assert analysis.trainable + analysis.non_trainable == model.count_params()
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_summary_totals_equal_keras(path, capsys):
+    assert main(["summary", str(path)]) == 0
+    out = capsys.readouterr().out
+    model = modelspec.build(path)
+    if model.built:
+        assert f"Total params: {model.count_params():,} " in out
+        trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+        assert f"Trainable params: {trainable:,}\n" in out
+
+
+def test_summary_table(capsys):
+    assert main(["summary", str(SPECS / "ticket_router.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Model: ticket_router (functional, 7 layers)"
+    assert lines[1].split() == ["node", "type", "output", "shape", "params", "called", "on"]
+    row = next(line for line in lines if line.startswith("merged "))
+    assert row.split() == [
+        "merged",
+        "Concatenate",
+        "(None,",
+        "172)",
+        "0",
+        "title_feat,",
+        "body_feat,",
+        "tags",
+    ]
+    assert "Total params: 1,392,097 (5.6 MB of weights)" in lines
+
+
+def test_summary_keras_option_prints_keras_summary(capsys):
+    assert main(["summary", "--keras", str(SPECS / "iris.yaml")]) == 0
+    assert "Total params" in capsys.readouterr().out
+
+
+def test_validate_finds_shape_errors_without_importing_tensorflow():
+    code = (
+        "import sys\nfrom modelspec.cli import main\n"
+        f"status = main(['validate', {str(CASES / 'shape_add_mismatch.yaml')!r}])\n"
+        "assert status == 1, status\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'jax', 'torch')]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Add: inputs have shapes (None, 3) and (None, 5)" in result.stderr
+
+
+def test_the_memory_bomb_is_refused_fast_without_allocating():
+    start = time.perf_counter()
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"  # 2 GiB: 400 GB could never be allocated
+        "from modelspec.cli import main\n"
+        f"sys.exit(main(['build', {str(CASES / 'shape_memory_bomb.yaml')!r}, '-o', '/tmp/never.keras']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.returncode == 1, result.stderr
+    assert time.perf_counter() - start < 5  # a whole process, including Python's start
+    assert "too large to build" in result.stderr and "400.0 GB" in result.stderr
+    assert "shape_memory_bomb.yaml:6:5" in result.stderr
+
+
+def test_max_params_is_a_limit(tmp_path, capsys):
+    out = tmp_path / "m.keras"
+    assert main(["build", str(SPECS / "iris.yaml"), "-o", str(out), "--max-params", "400"]) == 1
+    err = capsys.readouterr().err
+    assert "403 parameters, over the limit of 400" in err and not out.exists()
+    with pytest.raises(modelspec.SpecError, match="over the limit"):
+        modelspec.build(SPECS / "iris.yaml", max_params=100)
+
+
+def test_validate_warns_past_a_quarter_of_the_memory(capsys):
+    assert main(["validate", str(CASES / "shape_memory_bomb.yaml")]) == 0
+    assert "warning: layers[0]: the model is very large" in capsys.readouterr().err
+
+
+def test_strict_names_the_nodes_not_inferred(write_spec, capsys):
+    path = write_spec(
+        "modelspec: 1\ninputs: {x: {shape: [1], dtype: int32}}\nlayers:\n"
+        "  h: {type: Hashing, num_bins: 8, inputs: x}\n  e: {type: Embedding, input_dim: 8, output_dim: 4}\n"
+    )
+    assert main(["validate", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--strict", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "shape of 'h' is not known: no shape rule for Hashing" in err
+    assert "shape of 'e' is not known: called on a shape that is not known" in err
+    _, graph = load_checked(path)
+    assert graph.analysis.nodes["e"].shape is UNKNOWN  # unknown downstream: no false errors
