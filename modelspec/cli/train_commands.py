@@ -139,6 +139,9 @@ def train(args: argparse.Namespace) -> int:
     output = args.output or _stem(args.spec) + ".keras"
     keras_output("train", output)
     spec, graph, objects = load_graph(args)
+    from ..api import TRAINING_COPIES, guard
+
+    guard(graph, copies=TRAINING_COPIES)  # before Keras allocates anything
     check_folder(output, "--output")
     quiet_keras()
     from ..training import fit, save_model, write_curves, write_history
