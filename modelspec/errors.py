@@ -51,6 +51,8 @@ CODES: dict[str, str] = {
     "refused-object": "a Keras object that runs code or reaches outside (LambdaCallback, RemoteMonitor, ...)",
     "dotted-path": "a dotted import path where a name belongs; a spec never imports code",
     "share-with-arguments": "a `share` entry also gives a type or constructor arguments",
+    "unknown-op": "an `op` entry names no keras.ops function of the allowlist",
+    "op-inputs": "an `op` entry gives too many or too few tensors for its function",
     # the graph
     "unknown-reference": "a reference names no input or node",
     "bad-output-index": "`name[i]` indexes an input, or a node output that does not exist",

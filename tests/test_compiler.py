@@ -414,3 +414,24 @@ def test_example_small_resnet():
         x = residual(x, 32)
     x = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))
     assert_same_network(build("small_resnet"), keras.Model(image, x))
+
+
+def test_example_squeeze_excite():
+    image = keras.Input(shape=(32, 32, 3), name="image")
+    conv = keras.layers.Conv2D(16, 3, strides=2, padding="same")(image)
+    act = keras.ops.multiply(
+        conv, keras.ops.multiply(keras.layers.ReLU(6.0)(keras.ops.add(conv, 3.0)), 1 / 6)
+    )
+    squeezed = keras.layers.GlobalAveragePooling2D(keepdims=True)(act)
+    expanded = keras.layers.Conv2D(16, 1, activation="hard_sigmoid")(
+        keras.layers.Conv2D(4, 1, activation="relu")(squeezed)
+    )
+    gated = keras.ops.multiply(act, expanded)
+    both = keras.ops.concatenate(
+        [keras.layers.GlobalAveragePooling2D()(gated), keras.ops.mean(act, axis=[1, 2])], axis=-1
+    )
+    expected = keras.Model(image, keras.layers.Dense(10, activation="softmax")(both))
+    model = build("squeeze_excite")
+    assert_same_network(model, expected)
+    kinds = {type(op).__name__ for op in model.operations}
+    assert {"Add", "Multiply", "Mean", "Concatenate"} <= kinds  # operation nodes, as keras.ops makes them

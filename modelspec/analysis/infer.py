@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import catalog
 from ..errors import Problem, SpecError
 from ..graph import Graph, Input, Node, walk
+from .ops import has_op_rule, infer_op
 from .shapes import Inferred, ShapeError, has_rule, infer
 
 Shape = tuple[int | None, ...]
@@ -145,6 +147,8 @@ def _node(graph: Graph, node: Node, args: Any, problems: list[Problem]) -> NodeI
         return NodeInfo(
             UNKNOWN, reason="called on a shape that is not known" if args is not None else "no input"
         )
+    if node.op is not None:
+        return _operation(node, args, problems)
     if not has_rule(type_name):
         return NodeInfo(UNKNOWN, reason=f"no shape rule for {type_name}")
     try:
@@ -165,6 +169,20 @@ def _node(graph: Graph, node: Node, args: Any, problems: list[Problem]) -> NodeI
         return NodeInfo(shape)
     dtype = owner.args.get("dtype")
     return NodeInfo(shape, found.trainable, found.non_trainable, _DTYPE_BYTES.get(str(dtype), 4))
+
+
+def _operation(node: Node, args: Any, problems: list[Problem]) -> NodeInfo:
+    info = catalog.op(node.op or "")
+    if info is None or not has_op_rule(info.name):
+        return NodeInfo(UNKNOWN, reason=f"no shape rule for keras.ops.{node.op}")
+    try:
+        return NodeInfo(infer_op(info.name, args, node.args, info.tensors))
+    except ShapeError as e:
+        at = node.origin.at(e.argument) if e.argument and e.argument in node.args else node.origin
+        problems.append(at.problem("shape-mismatch", e.message, e.hint, key=at is node.origin))
+        return NodeInfo(UNKNOWN, reason="shape error")
+    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as e:
+        return NodeInfo(UNKNOWN, reason=f"not inferred ({type(e).__name__})")
 
 
 def _several(output: Any) -> bool:

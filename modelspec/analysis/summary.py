@@ -46,6 +46,8 @@ def summary_text(graph: Graph, analysis: Analysis) -> str:
 
 
 def _type(node: Node) -> str:
+    if node.op is not None:
+        return f"op {node.op}"
     return f"(shares {node.share})" if node.share else str(node.type)
 
 

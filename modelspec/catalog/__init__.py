@@ -23,6 +23,7 @@ __all__ = [
     "ArgInfo",
     "LayerInfo",
     "ObjectInfo",
+    "OpInfo",
     "catalog",
     "keras_version",
     "layer",
@@ -30,6 +31,8 @@ __all__ = [
     "object_class",
     "object_classes",
     "object_names",
+    "op",
+    "op_names",
     "refused",
     "refused_object",
     "schedule_argument",
@@ -148,6 +151,25 @@ class ObjectInfo:
     args: dict[str, ArgInfo]
 
 
+@dataclass(frozen=True)
+class OpInfo:
+    """One ``keras.ops`` function a spec may call as an ``op`` node.
+
+    Attributes:
+        name: The function name (``add``, ``concatenate``).
+        doc: The first paragraph of its docstring.
+        args: Its parameters, in signature order (``kind == "tensor"`` for those taking tensors).
+        tensors: The names of the parameters that take tensors, in order.
+        variadic: The name of a ``*args`` parameter of tensors (``einsum``'s operands), or None.
+    """
+
+    name: str
+    doc: str
+    args: dict[str, ArgInfo]
+    tensors: tuple[str, ...]
+    variadic: str | None
+
+
 @functools.cache
 def catalog() -> dict[str, Any]:
     """The raw catalog, loaded from ``catalog.json`` on first use.
@@ -261,6 +283,32 @@ def object_classes(module: str) -> list[str]:
 def refused_object(module: str, class_name: str) -> str | None:
     """Why a spec may not use the class ``class_name`` of ``keras.<module>``, or None."""
     return catalog().get("refused_objects", {}).get(module, {}).get(class_name)
+
+
+@functools.cache
+def _op(name: str) -> OpInfo:
+    raw = catalog()["ops"][name]
+    args = _args(raw["args"])
+    return OpInfo(
+        name=name,
+        doc=raw["doc"],
+        args=args,
+        tensors=tuple(n for n, a in args.items() if a.kind == "tensor"),
+        variadic=next((n for n, a in raw["args"].items() if a.get("variadic")), None),
+    )
+
+
+def op(name: str) -> OpInfo | None:
+    """The ``keras.ops`` function ``name`` when the catalog allows it as an ``op`` node, else None."""
+    if name not in catalog()["ops"]:
+        return None
+    return _op(name)
+
+
+@functools.cache
+def op_names() -> list[str]:
+    """The ``op`` allowlist, sorted (shared list: do not modify)."""
+    return sorted(catalog()["ops"])
 
 
 def schedule_argument(module: str, args: dict[str, Any]) -> str | None:

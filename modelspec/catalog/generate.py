@@ -478,11 +478,56 @@ def objects() -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     return found, {k: dict(sorted(v.items())) for k, v in sorted(refused.items())}
 
 
+OPS = (
+    # element-wise arithmetic and comparisons
+    "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "mod", "power", "negative",
+    "maximum", "minimum", "abs", "square", "sqrt", "rsqrt", "exp", "log", "log1p", "sign", "round",
+    "floor", "ceil", "clip", "reciprocal", "equal", "not_equal", "greater", "greater_equal", "less",
+    "less_equal", "logical_and", "logical_or", "logical_not", "where",
+    # activations and normalizations
+    "relu", "relu6", "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "silu", "swish", "gelu",
+    "elu", "selu", "leaky_relu", "softplus", "softsign", "tanh", "erf", "softmax", "log_softmax",
+    "normalize",
+    # reductions
+    "mean", "sum", "max", "min", "prod", "var", "std", "argmax", "argmin", "logsumexp",
+    # shapes and layout
+    "reshape", "transpose", "expand_dims", "squeeze", "concatenate", "stack", "split", "tile",
+    "repeat", "pad", "flip", "roll", "swapaxes", "moveaxis", "broadcast_to", "cast", "take",
+    # linear algebra
+    "matmul", "dot", "einsum", "tensordot", "outer",
+)  # fmt: skip
+"""The ``keras.ops`` functions a spec may call as ``op`` nodes: tensor functions, no control flow or I/O."""
+
+TENSOR_PARAMS = frozenset({"x", "x1", "x2", "xs", "condition", "operands", "a", "b"})
+"""Parameter names of ``keras.ops`` functions that take tensors (what an ``op`` node's ``inputs`` feed)."""
+
+
+def ops() -> dict[str, Any]:
+    """The ``op`` allowlist with each function's parameters: which take tensors, the others' defaults."""
+    found = {}
+    for name in OPS:
+        fn = getattr(keras.ops, name)
+        params: dict[str, Any] = {}
+        for param in inspect.signature(fn).parameters.values():
+            info = arg_info(param, None)
+            if param.name in TENSOR_PARAMS or param.kind is inspect.Parameter.VAR_POSITIONAL:
+                info["kind"] = "tensor"
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                info["variadic"] = True
+                info.pop("required", None)
+            if param.kind is not inspect.Parameter.VAR_KEYWORD:
+                params[param.name] = dict(sorted(info.items()))
+        if not any(p.get("kind") == "tensor" for p in params.values()):
+            raise ValueError(f"keras.ops.{name} takes no tensor: it cannot be an op node")
+        found[name] = {"args": params, "doc": first_paragraph(fn)}
+    return found
+
+
 def generate() -> dict[str, Any]:
     """The catalog of the installed Keras, as written to ``catalog.json``.
 
     Returns:
-        ``keras_version``, ``layers``, ``refused``, ``objects`` and
+        ``keras_version``, ``layers``, ``ops``, ``refused``, ``objects`` and
         ``refused_objects``.
     """
     found_layers, refused_layers = layers()
@@ -491,6 +536,7 @@ def generate() -> dict[str, Any]:
         "keras_version": keras.__version__,
         "layers": found_layers,
         "objects": found_objects,
+        "ops": ops(),
         "refused": refused_layers,
         "refused_objects": refused_objects,
     }

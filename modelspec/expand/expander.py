@@ -465,6 +465,8 @@ class _Expander(Collector):
         data: dict[str, Any] = {}
         if entry.type is not None:
             data["type"] = self.value(entry.type, scope, at.at("type"))
+        if entry.op is not None:
+            data["op"] = self.value(entry.op, scope, at.at("op"))
         for key, raw in entry.args.items():
             data[key] = self.value(raw, scope, at.at(key))
         if entry.call is not None:
@@ -950,7 +952,7 @@ def _strings(raw: Any) -> list[str]:
     return []
 
 
-_FIRST = ("type", "share", "name", "inputs", "call")
+_FIRST = ("type", "op", "share", "name", "inputs", "call")
 
 
 def _ordered(data: dict[str, Any]) -> dict[str, Any]:

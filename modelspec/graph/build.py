@@ -312,7 +312,9 @@ class _GraphBuilder(Collector):
 def _node(
     name: str, entry: LayerSpec, inputs: Refs | None, at: Origin, keras_name: str | None, label: str
 ) -> Node:
-    return Node(name, entry.type, entry.args, inputs, dict(entry.call or {}), None, at, keras_name, label)
+    return Node(
+        name, entry.type, entry.args, inputs, dict(entry.call or {}), None, at, keras_name, label, entry.op
+    )
 
 
 def _default_name(entry: LayerSpec, index: int) -> str:

@@ -49,7 +49,7 @@ class Node:
     Attributes:
         name: The node name, unique among inputs and nodes (an unnamed list
             entry gets ``Type#index``).
-        type: The layer type; None for a node that shares another's layer.
+        type: The layer type; None for a node that shares another's layer, or an operation.
         args: The constructor arguments.
         inputs: What the layer is called on; None only for the first layer of
             a stack that declares no input (an unbuilt ``keras.Sequential``).
@@ -58,6 +58,7 @@ class Node:
         origin: Where the entry is.
         keras_name: The name the Keras layer gets; None lets Keras pick one.
         label: How messages name the node (``'dense'``, or ``layers[2]`` when unnamed).
+        op: The ``keras.ops`` function an operation node calls, else None.
     """
 
     name: str
@@ -69,6 +70,7 @@ class Node:
     origin: Origin
     keras_name: str | None
     label: str
+    op: str | None = None
 
     def refs(self) -> list[Ref]:
         """Every reference this node is called on."""

@@ -114,10 +114,12 @@ class Compiler:
     def functional(self) -> Any:
         made: dict[str, Any] = {}
         for node in self.graph.nodes:  # make every layer first: a share may come before its target
-            if node.share is None:
+            if node.share is None and node.op is None:
                 made[node.name] = self.make_layer(node)
 
         def call(node: Node, args: Any) -> Any:
+            if node.op is not None:
+                return self.operation(node, args)
             layer = made[node.share or node.name]
             try:
                 if isinstance(node.inputs, dict):
@@ -140,6 +142,18 @@ class Compiler:
         except Exception as e:  # noqa: BLE001
             raise keras_problem(
                 self.graph.origin.at("outputs"), "Keras could not make the model", e
+            ) from None
+
+    def operation(self, node: Node, args: Any) -> Any:
+        """An ``op`` node: ``keras.ops.NAME`` on symbolic tensors, as Keras records it in a functional model."""
+        fn = getattr(self.keras.ops, node.op)  # type: ignore[arg-type]
+        try:
+            if isinstance(node.inputs, dict):
+                return fn(**args, **node.args)
+            return fn(*(args if isinstance(node.inputs, list) else [args]), **node.args)
+        except Exception as e:  # noqa: BLE001
+            raise keras_problem(
+                node.origin, f"Keras could not apply keras.ops.{node.op} to {_describe(node.inputs)}", e
             ) from None
 
     def first_call_argument(self, node: Node) -> str | None:

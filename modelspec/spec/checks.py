@@ -47,7 +47,7 @@ class _Checker(Collector):
                 if entry is None:  # an entry with schema errors (see convert._check_valid_parts)
                     continue
                 at = spec.entry_origin(i)
-                for k in _MAPPING_ONLY:
+                for k in (*_MAPPING_ONLY, "op"):
                     if getattr(entry, k) is not None:
                         self.error(
                             at.at(k),
@@ -93,11 +93,85 @@ class _Checker(Collector):
                     key=True,
                 )
             return
+        if entry.op is not None:
+            self.operation(entry, at)
+            return
         if entry.type is None:
             self.error(at, "missing-type", "'type' is required: a Keras layer class such as Dense", key=True)
             return
         self.layer(entry.type, entry.args, at)
         self.call_arguments(entry.type, entry, at)
+
+    def operation(self, entry: LayerSpec, at: Origin) -> None:
+        """An ``op`` node: a ``keras.ops`` function from the allowlist, its inputs and keyword arguments."""
+        name = entry.op
+        for key in ("type", "call"):
+            if getattr(entry, key) is not None:
+                self.error(
+                    at.at(key),
+                    "misplaced-key",
+                    f"an 'op' entry calls keras.ops.{name} and takes no '{key}'",
+                    key=True,
+                )
+        info = catalog.op(name)  # type: ignore[arg-type]
+        if info is None:
+            near = self.near(str(name), catalog.op_names(), "ops")
+            self.error(
+                at.at("op"),
+                "unknown-op",
+                f"{shown(name)} is not one of the keras.ops functions a spec may call",
+                f"did you mean '{near}'?"
+                if near
+                else "ops are tensor functions such as add, multiply, mean, reshape (the catalog lists them)",
+            )
+            return
+        given: list[str] = []
+        inputs = entry.inputs
+        positional = [n for n in info.args if n != info.variadic]
+        if isinstance(inputs, dict):
+            for key in inputs:
+                if key not in info.args:
+                    self.error(
+                        at.at("inputs", key), "unknown-argument", f"keras.ops.{name} has no parameter {shown(key)}",
+                        self.near.hint(key, info.args, f"op:{name}", f"its parameters: {', '.join(info.args)}"), key=True,
+                    )  # fmt: skip
+            given += list(inputs)
+        else:
+            count = len(inputs) if isinstance(inputs, list) else 1
+            if info.variadic is None and count > len(positional):
+                self.error(
+                    at.at("inputs") if inputs is not None else at, "op-inputs",
+                    f"keras.ops.{name} takes at most {len(positional)} input{'s' * (len(positional) != 1)} "
+                    f"({', '.join(positional)}), got {count}",
+                    f"an op node's inputs are its tensor parameters in order: {', '.join(positional)}",
+                )  # fmt: skip
+            given += positional[:count]
+        for key, value in entry.args.items():
+            if key not in info.args:
+                self.error(
+                    at.at(key), "unknown-argument", f"keras.ops.{name} has no parameter {shown(key)}",
+                    self.near.hint(key, info.args, f"op:{name}", f"its parameters: {', '.join(info.args)}"), key=True,
+                )  # fmt: skip
+            elif key in given:
+                self.error(
+                    at.at(key),
+                    "duplicate-call-argument",
+                    f"{shown(key)} is given twice: in 'inputs' and here",
+                    key=True,
+                )
+            else:
+                wrong = (
+                    _type_mismatch(info.args[key].type, value) if info.args[key].kind != "tensor" else None
+                )
+                if wrong:
+                    self.error(at.at(key), "wrong-argument-type", f"expected {wrong}, got {received(value)}")
+        missing = [n for n, a in info.args.items() if a.required and n not in given and n not in entry.args]
+        if missing:
+            self.error(
+                at, "op-inputs", f"keras.ops.{name} needs {', '.join(map(repr, missing))}",
+                "tensors come from 'inputs' (a list in order, or parameter -> node); constants are keys of the entry",
+                key=True,
+            )  # fmt: skip
 
     def call_arguments(self, type_name: str, entry: LayerSpec, at: Origin) -> None:
         """Keys of ``call`` and of an ``inputs`` mapping must be parameters of the layer's ``call``."""

@@ -144,6 +144,10 @@ class LayerSpec(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow", populate_by_name=True)
 
     type: str | None = Field(None, description="A Keras layer class name, e.g. Dense.")
+    op: str | None = Field(
+        None,
+        description="Call a keras.ops function instead of a layer: add, multiply, concatenate, mean, ...",
+    )
     block: BlockName | None = Field(
         None,
         description="Use a block (a named pattern of layers) instead of a layer: `blocks:` NAME or ALIAS.NAME.",
@@ -194,6 +198,7 @@ class LayerSpec(BaseModel):
 
 RESERVED_KEYS = {
     "type": "type",
+    "op": "op",
     "block": "block",
     "name": "name",
     "inputs": "inputs",

@@ -49,6 +49,8 @@ def schema() -> dict[str, Any]:
     defs["LayerSpec"] = _layer_entry(defs["LayerSpec"])
     for type_name in catalog.layer_types():
         defs[f"layer.{type_name}"] = _layer(type_name)
+    for name in catalog.op_names():
+        defs[f"op.{name}"] = _op(name)
     defs.update(_objects())
     root["$defs"] = dict(sorted(defs.items()))
     return root
@@ -71,6 +73,7 @@ def _layer_entry(generated: dict[str, Any]) -> dict[str, Any]:
         "description": props["type"].get("description"),
         "enum": catalog.layer_types(),
     }
+    props["op"] = {"description": props["op"].get("description"), "enum": catalog.op_names()}
     branches: list[dict[str, Any]] = [
         {
             "if": {"required": ["share"]},
@@ -80,6 +83,17 @@ def _layer_entry(generated: dict[str, Any]) -> dict[str, Any]:
             "if": {"required": ["block"]},
             "then": {"not": {"required": ["type"]}},
         },
+        {  # an operation: keras.ops.NAME's own arguments
+            "if": {"required": ["op"]},
+            "then": {"not": {"required": ["type"]}},
+        },
+    ]
+    branches += [
+        {
+            "if": {"properties": {"op": {"const": name}}, "required": ["op"]},
+            "then": {"$ref": f"#/$defs/op.{name}"},
+        }
+        for name in catalog.op_names()
     ]
     branches += [
         {
@@ -92,7 +106,12 @@ def _layer_entry(generated: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "description": generated.get("description"),
         "properties": props,
-        "anyOf": [{"required": ["type"]}, {"required": ["share"]}, {"required": ["block"]}],
+        "anyOf": [
+            {"required": ["type"]},
+            {"required": ["share"]},
+            {"required": ["block"]},
+            {"required": ["op"]},
+        ],
         "allOf": branches,
     }
 
@@ -113,6 +132,24 @@ def _layer(type_name: str) -> dict[str, Any]:
     if required:
         out["required"] = required
     return out
+
+
+def _op(name: str) -> dict[str, Any]:
+    info = catalog.op(name)
+    assert info is not None
+    props: dict[str, Any] = {k: {} for k in RESERVED}
+    for arg_name, arg in info.args.items():
+        if arg_name != info.variadic:
+            props[arg_name] = (
+                {} if arg.kind == "tensor" else _argument(arg)
+            )  # a tensor, or a constant operand
+    return {
+        "type": "object",
+        "title": f"keras.ops.{name}",
+        "description": info.doc or f"keras.ops.{name}",
+        "properties": props,
+        "additionalProperties": False,
+    }
 
 
 def _argument(arg: catalog.ArgInfo) -> dict[str, Any]:
