@@ -84,6 +84,15 @@ def add_commands(command: Command) -> None:
     add_spec_options(c)
     c.set_defaults(func=expand)
 
+    c = command("draw", "a picture of the model's graph: DOT or Mermaid text, or SVG/PNG through Graphviz")
+    c.add_argument("spec", metavar="SPEC")
+    c.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="FILE.dot, FILE.mmd, FILE.svg or FILE.png"
+    )
+    c.add_argument("--expand", action="store_true", help="draw every layer of repeated blocks, not one box")
+    add_spec_options(c)
+    c.set_defaults(func=draw)
+
     c = command("schema", "print or write the JSON Schema of the spec format")
     c.add_argument("-o", "--output", metavar="FILE", help="write it to FILE (atomically) instead of printing")
     c.set_defaults(func=schema)
@@ -176,6 +185,50 @@ def expand(args: argparse.Namespace) -> int:
         print(f"wrote {args.output} ({len(spec.layers)} layers)")
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def draw(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    from ..analysis.draw import OUTPUT_FORMATS, drawing
+    from ..files import write_atomically, write_text_atomically
+
+    suffix = os.path.splitext(args.output)[1].lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise UsageError(
+            f"modelspec draw: error: the output must end in {', '.join(OUTPUT_FORMATS)}, got '{args.output}'"
+        )
+    if os.path.abspath(args.output) == os.path.abspath(args.spec):
+        raise UsageError("modelspec draw: error: the output would overwrite the spec it reads")
+    dot = shutil.which("dot")
+    if suffix in (".svg", ".png") and dot is None:
+        raise SpecError(
+            [
+                Problem.in_file(
+                    "output-file",
+                    args.output,
+                    f"writing {suffix} needs Graphviz's `dot` program, which is not installed",
+                    "install Graphviz (apt-get install graphviz, brew install graphviz), or write a .dot or .mmd file",
+                )
+            ]
+        )
+    _, graph, _ = load_graph(args)
+    text = drawing(graph, graph.analysis, suffix, expand=args.expand)
+    if suffix in (".dot", ".mmd"):
+        write_output(args.output, "drawing", lambda p: write_text_atomically(p, text))
+    else:
+
+        def render(tmp: str) -> None:
+            done = subprocess.run(
+                [dot, f"-T{suffix[1:]}", "-o", tmp], input=text, text=True, capture_output=True, timeout=120
+            )
+            if done.returncode != 0:
+                raise OSError(f"Graphviz could not draw it: {done.stderr.strip()[:300]}")
+
+        write_output(args.output, "drawing", lambda p: write_atomically(p, render))
+    print(f"wrote {args.output} ({len(graph.nodes)} layers)")
     return EXIT_OK
 
 

@@ -20,14 +20,18 @@ class ExpandedDocument(Document):
         root: The spec the expansion came from (its name and folder stand for the expansion's).
         data: The flat spec data.
         origins: Flat path -> the origin of what is there.
+        frames: Flat path of a layer -> the block instances it was made in, outermost first.
     """
 
-    def __init__(self, root: Document, data: Any, origins: dict[Path, Origin]):
+    def __init__(
+        self, root: Document, data: Any, origins: dict[Path, Origin], frames: dict[Path, tuple] | None = None
+    ):
         self.name = root.name
         self.base_dir = root.base_dir
         self.data = data
         self.root = root
         self.origins = origins
+        self.frames = frames or {}
 
     def place(self, path: Path, *, key: bool = False) -> Place:
         path = tuple(path)

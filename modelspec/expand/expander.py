@@ -67,6 +67,26 @@ class _Context:
     prefix: str | None = None  # the instance name that prefixes node names
     depth: int = 0
     listing: bool = False  # the spec is a list: layers are emitted in order, by name only
+    frames: tuple[Frame, ...] = ()  # the instances this body is in, outermost first (for drawings)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One block instance a flat layer was made in: for drawings that show blocks as clusters.
+
+    Attributes:
+        name: The instance name (the prefix of its layers' names).
+        block: The block's name as the instance wrote it.
+        repeat: The repeat's index, or None when the instance is not repeated.
+        count: How many repeats the instance has, or None.
+        base: The instance's name without its repeat index (the same for every repeat).
+    """
+
+    name: str
+    block: str
+    repeat: int | None
+    count: int | None
+    base: str
 
 
 def needs_expansion(spec: ModelSpec) -> bool:
@@ -118,7 +138,8 @@ def expand(
     if spec.library:
         return spec, []
     root = spec.source if spec.source is not None else _NoDocument()
-    flat, problems = to_spec(ExpandedDocument(root, data, expander.origins), custom_objects, expanded=True)
+    document = ExpandedDocument(root, data, expander.origins, expander.frames)
+    flat, problems = to_spec(document, custom_objects, expanded=True)
     return flat, merge_repeats(problems)
 
 
@@ -162,6 +183,7 @@ class _Expander(Collector):
         self.spec = spec
         self.custom = custom_objects
         self.origins: dict[tuple, Origin] = {}
+        self.frames: dict[tuple, tuple[Frame, ...]] = {}
         self.layers: dict[str, Any] | list[Any] = [] if isinstance(spec.layers, list) else {}
         self.names: set[str] = set(spec.inputs)
         self.counters: dict[str, int] = {}
@@ -447,6 +469,7 @@ class _Expander(Collector):
             if name is not None:
                 data = {**data, "name": name}
             self.origins[("layers", len(self.layers))] = at
+            self.frames[("layers", len(self.layers))] = ctx.frames
             self.layers.append(data)  # type: ignore[union-attr]
             return
         assert name is not None
@@ -459,6 +482,7 @@ class _Expander(Collector):
             )
         self.names.add(name)
         self.origins[("layers", name)] = at
+        self.frames[("layers", name)] = ctx.frames
         self.layers[name] = data  # type: ignore[index]
 
     def args(self, entry: LayerSpec, scope: dict[str, Any], at: Origin) -> dict[str, Any]:
@@ -801,8 +825,15 @@ class _Expander(Collector):
             else:
                 inst = name if count is None else f"{name}-{k}"
             note = f"in {inst}" + (f", repeat {k + 1} of {count}" if count is not None else "") + _where(at)
+            frame = Frame(inst, str(block_name), None if count is None else k, count, name)
             sub = _Context(
-                lib, {**lib.scope, **ij, **resolved}, (note, *ctx.chain), inst, ctx.depth + 1, ctx.listing
+                lib,
+                {**lib.scope, **ij, **resolved},
+                (note, *ctx.chain),
+                inst,
+                ctx.depth + 1,
+                ctx.listing,
+                (*ctx.frames, frame),
             )
             body_at = ("blocks", bare, "layers")
             env: dict[str, Value] = dict(zip(block.inputs, values))
