@@ -105,6 +105,7 @@ CODES: dict[str, str] = {
     "model-file": "a model file is not a `.keras` archive written by `modelspec train`, or Keras cannot load it",
     "output-file": "an output file cannot be written",
     "plugin-import": "a module named with --plugin cannot be imported",
+    "backend-missing": "Keras cannot import its backend (TensorFlow, JAX or PyTorch): install one",
 }
 """Every problem code with its one-line meaning (listed in the README)."""
 

@@ -41,13 +41,20 @@ def random_inputs(model, batch: int = 3, free: int = 5, seed: int = 0):
     return data[0] if len(data) == 1 else data
 
 
+def numpy(tensor):
+    """A backend tensor (TensorFlow, JAX or PyTorch) as a numpy array."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
 def flat(outputs):
     """Model outputs (a tensor, list or dict) as a list of numpy arrays, in a fixed order."""
     if isinstance(outputs, dict):
-        return [np.asarray(outputs[k]) for k in sorted(outputs)]
+        return [numpy(outputs[k]) for k in sorted(outputs)]
     if isinstance(outputs, (list, tuple)):
-        return [np.asarray(o) for o in outputs]
-    return [np.asarray(outputs)]
+        return [numpy(o) for o in outputs]
+    return [numpy(outputs)]
 
 
 def assert_same_network(built, expected, data=None):

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from conftest import ROOT, SPECS
 
+from modelspec import catalog
 from modelspec.cli import main
 from modelspec.spec.schema import schema, schema_text
 
@@ -65,7 +66,27 @@ def test_each_layer_type_has_its_arguments_and_docs():
     assert dense["properties"]["use_bias"]["default"] is True
     assert "bias" in dense["properties"]["use_bias"]["description"]
     assert "relu" in dense["properties"]["activation"]["anyOf"][0]["enum"]
-    assert "Lambda" not in defs["LayerSpec"]["properties"]["type"]["enum"]
+    assert dense["properties"]["use_bias"]["description"].endswith("Default: true.")  # hover shows no default
+    assert dense["properties"]["units"]["description"].endswith("Required.")
+    type_names = defs["LayerSpec"]["properties"]["type"]
+    documented = {branch["const"]: branch for branch in type_names["anyOf"] if "const" in branch}
+    assert set(documented) == set(catalog.layer_types())
+    assert "Lambda" not in documented
+    hover = documented["Dense"]["markdownDescription"]  # what an editor shows on `type: Dense`
+    assert catalog.layer("Dense").doc in hover
+    assert "- `units` (required)" in hover and "- `use_bias`: `true`" in hover
+
+
+@pytest.mark.parametrize("key,name", [("type", "Dense"), ("op", "add")])
+def test_names_are_checked_by_pattern_not_enum(key, name):
+    """No enum: yaml-language-server would list every name on hover and in the unknown-name error."""
+    names = schema()["$defs"]["LayerSpec"]["properties"][key]
+    assert "enum" not in names and "Unknown" in names["patternErrorMessage"]
+    check = jsonschema.Draft202012Validator(names)
+    assert check.is_valid(name)
+    for wrong in (name[:-1], name + "x", f"x{name}", None, 3):
+        failed = {e.validator for e in check.iter_errors(wrong)}
+        assert failed in ({"pattern"}, {"type"}), failed  # the anyOf never fails
 
 
 def test_schema_command_prints_and_writes(tmp_path, capsys):

@@ -20,6 +20,7 @@ from modelspec.cli import main
 from modelspec.training import fitting as _fit
 from modelspec.training import predict
 
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 SMALL = """\
@@ -219,6 +220,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute runs on TensorFlow")
 def test_mirrored_strategy_trains_on_two_replicas(tmp_path):
     # The iris example, 10 epochs, without validation (each step costs more across replicas).
     text = (SPECS / "iris.yaml").read_text().split("  callbacks:")[0]
@@ -247,6 +249,7 @@ def test_mirrored_strategy_trains_on_two_replicas(tmp_path):
     assert report["loaded_layers"][0] == "normalize"
 
 
+@pytest.mark.skipif(BACKEND == "jax", reason="on JAX, data_parallel runs (test_backends.py)")
 def test_data_parallel_needs_jax(write_spec):
     path = write_spec(small() + "  distribution: data_parallel\n")
     with pytest.raises(modelspec.SpecError) as info:

@@ -17,9 +17,10 @@ import traceback
 from collections.abc import Sequence
 
 from ..errors import SpecError, UsageError
+from ..keras.backend import BackendMissing
 from ..version import __version__
 from . import spec_commands, train_commands
-from .common import EXIT_OK, report
+from .common import EXIT_OK, native_output_filtered, report
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,12 +38,16 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"modelspec {__version__}")
     p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    p.add_argument(
+        "--verbose", action="store_true", help="let TensorFlow, JAX and absl print their start-up lines"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help, description=help)
         c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        c.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         return c
 
     spec_commands.add_commands(command)
@@ -54,7 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        with native_output_filtered(args.verbose):
+            return args.func(args)
+    except BackendMissing as e:  # one line: what is missing, and how to install it
+        print(f"modelspec: {e.problems[0].message}", file=sys.stderr)
+        return e.exit_code
     except SpecError as e:
         report(e.problems, "human", sys.stderr)
         return e.exit_code

@@ -6,11 +6,13 @@ Nothing here imports Keras, pandas or matplotlib at import time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..errors import Problem, SpecError, UsageError, format_path
@@ -152,6 +154,83 @@ def spec_files(paths: Iterable[str]) -> list[str]:
 def quiet_keras() -> None:
     """Keep TensorFlow's C++ start-up lines off the terminal (unless the user set the level)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+_NOISE = (
+    "WARNING: All log messages before absl::InitializeLog()",
+    "oneDNN custom operations are on",
+    "cudart_stub.cc",
+    "Could not find cuda drivers",
+    "cpu_feature_guard.cc",
+    "This TensorFlow binary is optimized",
+    "To enable the following instructions",
+    "TF-TRT Warning",
+    "Unable to register cu",
+    "computation placer already registered",
+    "E0000 00:00:",
+    "W0000 00:00:",
+    "I0000 00:00:",
+)
+"""Start-up lines TensorFlow and absl write straight to file descriptor 2, past Python's logging."""
+
+
+@contextlib.contextmanager
+def native_output_filtered(verbose: bool) -> Iterator[None]:
+    """Keep the backends' start-up lines off the terminal, unless ``--verbose`` or ``TF_CPP_MIN_LOG_LEVEL`` is set.
+
+    TensorFlow's C++ code writes to file descriptor 2 directly, so it is
+    pointed at a temporary file for the command; Python's own ``sys.stderr``
+    keeps the terminal. Lines that are not start-up noise are written out at
+    the end, so a real native error is never lost.
+    """
+    if verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        yield
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    python_stderr = sys.stderr
+    try:
+        if _is_fd(sys.stderr, 2):  # Python's writes keep going to the terminal
+            sys.stderr = os.fdopen(
+                os.dup(terminal), "w", buffering=1, encoding=python_stderr.encoding, errors="replace"
+            )
+        os.dup2(capture.fileno(), 2)
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(terminal, 2)
+        os.close(terminal)
+        if sys.stderr is not python_stderr:
+            with contextlib.suppress(OSError):
+                sys.stderr.close()
+            sys.stderr = python_stderr
+        capture.seek(0)
+        kept = [
+            line
+            for line in capture.read().decode("utf-8", "replace").splitlines()
+            if line and not _noise(line)
+        ]
+        capture.close()
+        if kept:
+            print("\n".join(kept), file=sys.stderr)
+
+
+def _noise(line: str) -> bool:
+    return any(marker in line for marker in _NOISE)
+
+
+def _is_fd(stream: Any, fd: int) -> bool:
+    try:
+        return stream.fileno() == fd
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def load_graph(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 from .. import catalog
 from ..errors import Origin, SpecError
 from ..graph import Graph, Input, Node, Ref, Refs, walk
+from .backend import load_keras, set_seed
 from .objects import Objects
 
 
@@ -25,9 +26,7 @@ def to_keras(graph: Graph, custom_objects: dict[str, Any] | None = None) -> Any:
         SpecError: Keras refused a layer, a call or the compile step; the
             problem points at the spec line concerned.
     """
-    import keras
-
-    return Compiler(keras, graph, custom_objects or {}).run()
+    return Compiler(load_keras(), graph, custom_objects or {}).run()
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -69,7 +68,7 @@ class Compiler:
 
     def run(self) -> Any:
         if self.graph.seed is not None:
-            self.keras.utils.set_random_seed(self.graph.seed)
+            set_seed(self.keras, self.graph.seed)
         model = self.sequential() if self.graph.model_class == "Sequential" else self.functional()
         if self.graph.compile is not None:
             self.compile(model)

@@ -9,6 +9,7 @@ says exactly what validation accepts. Committed as
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from .. import catalog
@@ -19,6 +20,8 @@ RESERVED = tuple(RESERVED_KEYS)
 """The keys of a layer entry that are not constructor arguments."""
 EXPRESSION = {"type": "string", "pattern": EXPRESSION_PATTERN, "description": "An expression: ${...}."}
 """Wherever a value may be an expression, the schema accepts one, so editors keep checking block bodies."""
+EXPRESSION_REF = {"$ref": "#/$defs/expression"}
+"""How arguments refer to :data:`EXPRESSION` (once in ``$defs``: it is in every argument)."""
 _TYPES = {
     # Mirrors modelspec.spec.checks: null is always accepted (Keras's own default).
     "int": {"type": ["integer", "null"]},
@@ -52,6 +55,7 @@ def schema() -> dict[str, Any]:
     for name in catalog.op_names():
         defs[f"op.{name}"] = _op(name)
     defs.update(_objects())
+    defs["expression"] = EXPRESSION
     root["$defs"] = dict(sorted(defs.items()))
     return root
 
@@ -69,11 +73,18 @@ def _input(generated: dict[str, Any]) -> dict[str, Any]:
 
 def _layer_entry(generated: dict[str, Any]) -> dict[str, Any]:
     props = dict(generated["properties"])
-    props["type"] = {
-        "description": props["type"].get("description"),
-        "enum": catalog.layer_types(),
-    }
-    props["op"] = {"description": props["op"].get("description"), "enum": catalog.op_names()}
+    props["type"] = _names(
+        props["type"].get("description"),
+        {t: _layer_doc(t) for t in catalog.layer_types()},
+        "Unknown layer type: not one of the keras.layers that modelspec accepts "
+        "(completion lists them; modelspec validate suggests the closest).",
+    )
+    props["op"] = _names(
+        props["op"].get("description"),
+        {name: _op_doc(name) for name in catalog.op_names()},
+        "Unknown operation: not one of the keras.ops functions that modelspec accepts "
+        "(completion lists them; modelspec validate suggests the closest).",
+    )
     branches: list[dict[str, Any]] = [
         {
             "if": {"required": ["share"]},
@@ -114,6 +125,64 @@ def _layer_entry(generated: dict[str, Any]) -> dict[str, Any]:
         ],
         "allOf": branches,
     }
+
+
+def _names(description: str | None, docs: dict[str, str], unknown: str) -> dict[str, Any]:
+    """A name from a catalog (layer types, ops), each documented for hover and completion.
+
+    Not an ``enum``: yaml-language-server shows an enum's every value on hover and
+    in the error for an unknown one. The ``pattern`` does the checking (its
+    ``patternErrorMessage`` is the server's one-line error); the ``anyOf`` of
+    ``const``s carries each name's ``markdownDescription``, which the server shows
+    on hover and with completion. Its last branch accepts anything, so a wrong
+    value fails only ``type`` or ``pattern``, and no error lists the names.
+    """
+    assert all(name.isidentifier() for name in docs)  # nothing to escape, in Python's or ECMA's regexes
+    return {
+        "type": "string",
+        "description": description,
+        "pattern": "^(?:" + "|".join(docs) + ")$",
+        "patternErrorMessage": unknown,
+        "anyOf": [
+            *({"const": name, "title": name, "markdownDescription": doc} for name, doc in docs.items()),
+            {"description": unknown},  # what hover says on an unknown name
+        ],
+    }
+
+
+def _layer_doc(type_name: str) -> str:
+    """Markdown for hover on ``type: NAME``: the docstring summary and the arguments."""
+    info = catalog.layer(type_name)
+    assert info is not None
+    return _doc_with_args(info.doc, f"keras.layers.{info.cls}", info.args.values())
+
+
+def _op_doc(name: str) -> str:
+    info = catalog.op(name)
+    assert info is not None
+    return _doc_with_args(info.doc, f"keras.ops.{name}", info.args.values())
+
+
+def _doc_with_args(doc: str | None, qualname: str, args: Iterable[catalog.ArgInfo]) -> str:
+    parts = [doc or "", f"`{qualname}`"]
+    listed = [f"- `{arg.name}`" + _default_md(arg) for arg in args]
+    if listed:
+        parts.append("Arguments:\n" + "\n".join(listed))
+    return "\n\n".join(part for part in parts if part)
+
+
+def _default_md(arg: catalog.ArgInfo) -> str:
+    if arg.required:
+        return " (required)"
+    default = _default(arg)
+    return f": `{default}`" if default is not None else ""
+
+
+def _default(arg: catalog.ArgInfo) -> str | None:
+    """The default as the YAML (JSON) a spec would write, or None without one."""
+    if arg.required or arg.default is catalog.MISSING:
+        return None
+    return json.dumps(arg.default, ensure_ascii=False)
 
 
 def _layer(type_name: str) -> dict[str, Any]:
@@ -167,9 +236,12 @@ def _argument(arg: catalog.ArgInfo) -> dict[str, Any]:
         out = {"anyOf": [{"$ref": f"#/$defs/{catalog.KIND_MODULES[arg.kind]}"}, {"type": "null"}]}
     else:
         out = dict(_TYPES.get(arg.type or "", {}))
-    out = {"anyOf": [out, EXPRESSION]} if "anyOf" not in out else {"anyOf": [*out["anyOf"], EXPRESSION]}
-    if arg.doc:
-        out["description"] = arg.doc
+    out = {"anyOf": [*out.get("anyOf", [out]), EXPRESSION_REF]}
+    # the description says the default too: yaml-language-server's hover shows no `default`
+    default = _default(arg)
+    said = "Required." if arg.required else f"Default: {default}." if default is not None else None
+    if arg.doc or said:
+        out["description"] = "\n\n".join(text for text in (arg.doc, said) if text)
     if arg.default is not catalog.MISSING:
         out["default"] = arg.default
     return out

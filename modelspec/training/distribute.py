@@ -71,3 +71,24 @@ def is_chief(distribution: str) -> bool:
     if kind is None:
         return True
     return kind == "chief" if has_chief else (kind == "worker" and index == 0)
+
+
+def fit_inputs(distribution: str, x: Any, y: Any, batch_size: int) -> tuple[tuple, dict[str, Any]]:
+    """What ``fit`` and ``evaluate`` take: the arrays, or, across workers, a ``tf.data.Dataset``.
+
+    Several workers each take their shard of one batched dataset (sharded by
+    data, as the arrays are the same on every worker); Keras cannot split plain
+    arrays across workers.
+
+    Returns:
+        The positional and keyword arguments for ``fit``/``evaluate``.
+    """
+    if distribution != "multi_worker_mirrored":
+        return (x, y), {"batch_size": batch_size}
+    import tensorflow as tf
+
+    targets = tuple(y) if isinstance(y, list) else y
+    dataset = tf.data.Dataset.from_tensor_slices((x, targets)).batch(batch_size)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return (dataset.with_options(options),), {}

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Origin, SpecError
 from ..graph import Graph
 from ..keras import Compiler, Objects, keras_problem
+from ..keras.backend import load_keras, set_seed
 from ..spec import DISTRIBUTIONS, ModelSpec, per_output
 from ..version import __version__
 from .data import SpecPlaces, choose_columns, data_path, feature_matrix, read_csv, split_rows
-from .distribute import distribution_scope, is_chief
+from .distribute import distribution_scope, fit_inputs, is_chief
 from .modelfile import METADATA_FORMAT, as_structure, by_name, save_model
 from .targets import Target, encode_target
 
@@ -155,11 +156,11 @@ class _Trainer:
         x = feature_matrix(frame, columns.features, self.places)
         split = split_rows(len(frame), data, self.places)
 
-        import keras
+        keras = load_keras()
 
         seed = self.spec.seed if self.spec.seed is not None else data.seed
         if seed is not None:
-            keras.utils.set_random_seed(seed)
+            set_seed(keras, seed)
         scope, replicas = distribution_scope(keras, self.distribution, self.distribution_at)
         with scope:
             model = self.build(keras, x[split.train])
@@ -182,21 +183,39 @@ class _Trainer:
             def y(rows: np.ndarray) -> Any:
                 return as_structure(structure, names, {n: t.values[rows] for n, t in targets.items()})
 
-            validation = (x[split.validation], y(split.validation)) if len(split.validation) else None
-            history = model.fit(
-                x[split.train],
-                y(split.train),
-                validation_data=validation,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                callbacks=callbacks,
-                verbose=self.verbose,
-            )
+            def data(rows: np.ndarray) -> tuple[tuple, dict[str, Any]]:
+                return fit_inputs(self.distribution, x[rows], y(rows), self.batch_size)
+
+            validation = data(split.validation)[0] if len(split.validation) else None
+            if validation is not None and len(validation) == 1:
+                validation = validation[0]  # a dataset
+            args, kwargs = data(split.train)
+            try:
+                history = model.fit(
+                    *args,
+                    validation_data=validation,
+                    epochs=self.epochs,
+                    callbacks=callbacks,
+                    verbose=self.verbose,
+                    **kwargs,
+                )
+            except ValueError as e:
+                if "PerReplica" not in str(e):
+                    raise
+                raise SpecError(
+                    [
+                        self.distribution_at.problem(
+                            "training-config",
+                            f"Keras {keras.__version__} cannot fit a model across several tf.distribute workers "
+                            "(its train step receives per-replica values it cannot convert; plain Keras fails the same)",
+                            "train on one machine with distribution: mirrored, or on JAX with data_parallel",
+                        )
+                    ]
+                ) from None
             test_metrics: dict[str, float] = {}
             if len(split.test):
-                found = model.evaluate(
-                    x[split.test], y(split.test), batch_size=self.batch_size, return_dict=True, verbose=0
-                )
+                args, kwargs = data(split.test)
+                found = model.evaluate(*args, return_dict=True, verbose=0, **kwargs)
                 test_metrics = {k: float(v) for k, v in found.items()}
         metadata = self.metadata(model, structure, names, columns, targets, units)
         return TrainResult(

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import Problem, SpecError
 from ..files import write_atomically
+from ..keras.backend import load_keras
 from .targets import KINDS
 
 METADATA = "modelspec.json"
@@ -137,7 +138,7 @@ def load_trained(path: str | os.PathLike, custom_objects: dict[str, Any] | None 
         SpecError: The file is missing, invalid, or Keras cannot load it.
     """
     metadata = read_metadata(path)
-    import keras
+    keras = load_keras()
 
     name = os.fspath(path)
     try:
