@@ -435,3 +435,12 @@ def test_example_squeeze_excite():
     assert_same_network(model, expected)
     kinds = {type(op).__name__ for op in model.operations}
     assert {"Add", "Multiply", "Mean", "Concatenate"} <= kinds  # operation nodes, as keras.ops makes them
+
+
+def test_example_mobilenet_v3_small():
+    model = build("mobilenet_v3_small")
+    expected = keras.applications.MobileNetV3Small(weights=None)
+    x = np.random.default_rng(0).normal(size=(1, 224, 224, 3)).astype("float32")
+    assert_same_network(model, expected, x)
+    operations = [type(op).__name__ for op in model.operations if not isinstance(op, keras.layers.Layer)]
+    assert operations.count("Add") == operations.count("Multiply") == 9  # hard-sigmoid in 9 squeeze-excites
