@@ -157,12 +157,7 @@ def _node(graph: Graph, node: Node, args: Any, problems: list[Problem]) -> NodeI
         at = node.origin.at(e.argument) if e.argument and e.argument in node.args else node.origin
         problems.append(at.problem("shape-mismatch", e.message, e.hint, key=at is node.origin))
         return NodeInfo(UNKNOWN, reason="shape error")
-    except (
-        KeyError,
-        TypeError,
-        ValueError,
-        ArithmeticError,
-    ) as e:  # a rule meeting arguments it does not read
+    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as e:  # a case a rule does not read
         return NodeInfo(UNKNOWN, reason=f"not inferred ({type(e).__name__})")
     shape = list(found.output) if _several(found.output) else found.output
     if node.share:  # the weights belong to the node that owns the layer
