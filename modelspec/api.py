@@ -18,6 +18,7 @@ from .expand import expand, merge_repeats
 from .graph import Graph, lint, to_graph
 from .source import Source, parse, paused_gc, read_source
 from .spec import ModelSpec, check_spec, to_spec
+from .spec.paths import check_paths, path_policy
 
 if TYPE_CHECKING:  # training pulls in the data and model-file modules: imported when it runs
     from .training import TrainResult
@@ -85,6 +86,7 @@ def _back(
     if flat.library:
         return flat, None
     problems += check_spec(flat, objects)
+    problems += check_paths(flat)  # what the spec's paths reach, and what training would write over
     graph, found = to_graph(flat)
     problems += found
     raise_errors(merge_repeats(problems))
@@ -248,6 +250,39 @@ def build(
     return to_keras(graph, objects)
 
 
+def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
+    """A Keras model as a spec: ``build(from_keras(model))`` makes the same network.
+
+    A ``keras.Sequential`` becomes a list of layers, a functional model a
+    mapping (shared layers as ``share``, several outputs as ``name[i]``,
+    operations such as ``keras.ops.add`` as ``op`` entries, a model used as a
+    layer as a block). Arguments equal to their defaults are left out; compile
+    settings are kept when Keras holds them as data. ``spec.to_yaml()`` is its text.
+
+    Args:
+        model: A ``keras.Sequential`` or functional ``keras.Model``.
+        custom_objects: User layer classes by name, besides registered ones:
+            layers of these classes are named without a warning.
+
+    Returns:
+        The spec. A layer class from outside ``keras.layers`` is written by its
+        class name, with a ``UserWarning`` that building needs it registered.
+
+    Raises:
+        SpecError: What a spec cannot hold, each naming its layer: a
+            subclassed model (its ``call`` is Python code), a ``Lambda`` layer,
+            an operation outside the ``op`` allowlist.
+    """
+    import warnings
+
+    from .keras.export import export_model
+
+    exported = export_model(model, custom_objects=_objects(custom_objects))
+    for problem in exported.warnings:
+        warnings.warn(problem.format(excerpt=False), UserWarning, stacklevel=2)
+    return exported.spec
+
+
 def train(
     spec: ModelSpec | str | os.PathLike,
     *,
@@ -257,6 +292,8 @@ def train(
     distribution: str | None = None,
     verbose: Any = "auto",
     custom_objects: dict[str, Any] | None = None,
+    allow_outside: bool | None = None,
+    overwrite: bool | None = None,
 ) -> TrainResult:
     """Fit the spec's model on the spec's data, as its ``train`` section says.
 
@@ -269,6 +306,9 @@ def train(
             ``multi_worker_mirrored`` or ``data_parallel``.
         verbose: Keras's ``fit`` verbosity (``"auto"``, 0, 1 or 2).
         custom_objects: User layer classes by ``type`` name, besides registered ones.
+        allow_outside: Let the spec's paths lead outside its folder and the working
+            folder (:mod:`modelspec.spec.paths`); None keeps the :func:`path_policy` in force.
+        overwrite: Let the spec's callbacks replace existing files (``train --overwrite``).
 
     Returns:
         The trained model, its history and its test metrics.
@@ -280,22 +320,35 @@ def train(
     from .training import fit
 
     objects = _objects(custom_objects)
-    if isinstance(spec, ModelSpec):
-        spec, graph = _back(spec, objects)
-    else:
-        spec, graph = load_checked(spec, custom_objects=objects)
-    graph = _model(spec, graph)
-    guard(graph, copies=TRAINING_COPIES)
-    return fit(
-        spec,
-        graph,
-        objects,
-        epochs=epochs,
-        batch_size=batch_size,
-        data=data,
-        distribution=distribution,
-        verbose=verbose,
-    )
+    with path_policy(allow_outside=allow_outside, overwrite=overwrite):
+        if isinstance(spec, ModelSpec):
+            spec, graph = _back(spec, objects)
+        else:
+            spec, graph = load_checked(spec, custom_objects=objects)
+        graph = _model(spec, graph)
+        guard(graph, copies=TRAINING_COPIES)
+        return fit(
+            spec,
+            graph,
+            objects,
+            epochs=epochs,
+            batch_size=batch_size,
+            data=data,
+            distribution=distribution,
+            verbose=verbose,
+        )
 
 
-__all__ = ["build", "check", "guard", "load", "load_checked", "loads", "register", "registered", "train"]
+__all__ = [
+    "build",
+    "check",
+    "from_keras",
+    "guard",
+    "load",
+    "load_checked",
+    "loads",
+    "path_policy",
+    "register",
+    "registered",
+    "train",
+]

@@ -91,6 +91,20 @@ CODES: dict[str, str] = {
     # Keras
     "keras-build": "Keras refused to create or call a layer, or to make the model",
     "keras-compile": "Keras refused the compile arguments",
+    # export (a Keras model to a spec)
+    "export-subclassed": "export: the model is a subclassed keras.Model; its call() is Python code a spec cannot hold",
+    "export-refused-layer": "export: the model holds a layer that carries code (Lambda, TFSMLayer, ...)",
+    "export-unsupported": "export: a part of the model the format cannot say (an operation outside the allowlist, ...)",
+    "export-custom-layer": "warning: export named a class from outside Keras; building needs it registered",
+    "export-lossy": "warning: export left something out (a model subclass's own methods, compile settings)",
+    # hostile inputs
+    "path-outside": "a path in the spec leads outside its folder and the working folder (allowed with --allow-outside)",
+    "path-protected": "a callback would write to the spec's folder or an ancestor, the spec, its data, or another path of the spec",
+    "path-exists": "a callback would write over an existing file or folder (files: `train --overwrite`; folders: never)",
+    "output-count": "a list of losses or loss weights does not have one entry per model output",
+    "single-class": "a target column holds one class only: there is nothing to tell apart",
+    "unused-units": "warning: a target has fewer classes than its output has units",
+    "model-archive": "a model file exceeds the archive limits (members, sizes, compression ratio): not unpacked",
     # warnings
     "double-activation": "warning: an activation applied to a softmax output",
     "noise-output": "warning: a dropout or noise layer is a model output",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 
 @contextlib.contextmanager
@@ -29,6 +31,79 @@ def atomic_path(target: str | os.PathLike) -> Iterator[str]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _temp_beside(target: str, tag: str = "tmp") -> str:
+    """A fresh name beside ``target`` (same folder, same extension), not yet a file."""
+    folder = os.path.dirname(os.path.abspath(target))
+    base, ext = os.path.splitext(os.path.basename(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".{tag}{ext}", dir=folder)
+    os.close(fd)
+    os.unlink(tmp)
+    return tmp
+
+
+def write_all_atomically(writes: Sequence[tuple[str | os.PathLike, Callable[[str], object]]]) -> None:
+    """Write several files as one: all of them, or none.
+
+    Each ``write(tmp)`` writes a temporary file beside its target; only when
+    every one succeeded are they moved over their targets, and should a move
+    fail, the targets already moved get their old files back. On any failure
+    every target is left byte for byte as it was, and no temporary file is left.
+
+    Raises:
+        IsADirectoryError: A target is a folder (before anything is written).
+        Exception: Whatever a ``write`` raised.
+    """
+    targets = [os.fspath(target) for target, _ in writes]
+    for target in targets:
+        if os.path.isdir(target):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", target)
+    temps: list[str] = []
+    backups: list[str] = []
+    try:
+        for target, (_, write) in zip(targets, writes):
+            tmp = _temp_beside(target)
+            temps.append(tmp)
+            write(tmp)
+        moved: list[tuple[str, str | None]] = []
+        try:
+            for target, tmp in zip(targets, temps):
+                backup = None
+                if os.path.lexists(target):
+                    if os.path.isdir(target):
+                        raise IsADirectoryError(errno.EISDIR, "is a folder", target)
+                    backup = _temp_beside(target, "old")
+                    try:
+                        os.link(target, backup, follow_symlinks=False)  # the old file keeps a name
+                    except OSError:
+                        shutil.copy2(target, backup, follow_symlinks=False)
+                    backups.append(backup)
+                os.replace(tmp, target)
+                moved.append((target, backup))
+        except BaseException:
+            for target, backup in reversed(moved):
+                with contextlib.suppress(OSError):
+                    if backup is not None:
+                        os.replace(backup, target)
+                    else:
+                        os.unlink(target)
+            raise
+    finally:
+        for path in temps + backups:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file (the same real path, or the same file through a hard link)."""
+    a, b = os.fspath(a), os.fspath(b)
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_atomically(target: str | os.PathLike, write: Callable[[str], object]) -> None:

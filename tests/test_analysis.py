@@ -151,3 +151,43 @@ def test_strict_names_the_nodes_not_inferred(write_spec, capsys):
     assert "shape of 'e' is not known: called on a shape that is not known" in err
     _, graph = load_checked(path)
     assert graph.analysis.nodes["e"].shape is UNKNOWN  # unknown downstream: no false errors
+
+
+OP_NODES = [
+    ("{op: einsum, inputs: [a, b], subscripts: 'bij,bjk->bik'}", {"a": [3, 4], "b": [4, 5]}),
+    ("{op: einsum, inputs: {operands: [a, b]}, subscripts: 'bij,bkj->bik'}", {"a": [3, 4], "b": [5, 4]}),
+    ("{op: einsum, inputs: [a], subscripts: 'bij->bji'}", {"a": [3, 4]}),
+    ("{op: matmul, inputs: [a, b]}", {"a": [3, 4], "b": [4, 5]}),
+    ("{op: concatenate, inputs: {xs: [a, b]}, axis: 1}", {"a": [3, 4], "b": [5, 4]}),
+    ("{op: mean, inputs: [a], axis: [1], keepdims: true}", {"a": [3, 4]}),
+    ("{op: transpose, inputs: [a], axes: [0, 2, 1]}", {"a": [3, 4]}),
+]
+
+
+@pytest.mark.parametrize(("entry", "inputs"), OP_NODES, ids=lambda v: v if isinstance(v, str) else "")
+def test_operation_shapes_equal_what_keras_builds(entry, inputs, tmp_path):
+    path = tmp_path / "op.yaml"
+    shapes = ", ".join(f"{k}: {v}" for k, v in inputs.items())
+    path.write_text(f"modelspec: 1\ninputs: {{{shapes}}}\nlayers:\n  out: {entry}\noutputs: out\n")
+    _, graph = load_checked(path)
+    model = modelspec.build(path)
+    assert graph.analysis.nodes["out"].shape == tuple(model.outputs[0].shape)
+    rng = np.random.default_rng(0)
+    data = [rng.random((2, *shape), dtype=np.float32) for shape in inputs.values()]
+    assert (
+        model.predict(data if len(data) > 1 else data[0], verbose=0).shape[1:]
+        == tuple(model.outputs[0].shape)[1:]
+    )
+
+
+def test_einsum_axes_of_different_sizes_are_a_located_shape_error(tmp_path):
+    path = tmp_path / "op.yaml"
+    path.write_text(
+        "modelspec: 1\ninputs: {a: [3, 4], b: [5, 6]}\nlayers:\n"
+        "  out: {op: einsum, inputs: [a, b], subscripts: 'bij,bjk->bik'}\noutputs: out\n"
+    )
+    with pytest.raises(modelspec.SpecError) as e:
+        modelspec.check(modelspec.load(path))
+    (problem,) = e.value.problems
+    assert (problem.code, problem.line, problem.column) == ("shape-mismatch", 4, 49)
+    assert "the axis 'j' has size 4 in one operand and 5 in another" in problem.message

@@ -30,7 +30,7 @@ REDUCTIONS = frozenset({"mean", "sum", "max", "min", "prod", "var", "std", "logs
 
 def has_op_rule(name: str) -> bool:
     """Whether the output shape of ``keras.ops.NAME`` can be inferred."""
-    return name in UNARY or name in BINARY or name in REDUCTIONS or name in _LAYOUT
+    return name in UNARY or name in BINARY or name in REDUCTIONS or name in _LAYOUT or name == "einsum"
 
 
 def infer_op(name: str, inputs: Any, args: dict[str, Any], tensors: tuple[str, ...]) -> Shape:
@@ -46,6 +46,11 @@ def infer_op(name: str, inputs: Any, args: dict[str, Any], tensors: tuple[str, .
         ShapeError: The inputs cannot be combined (shapes that do not broadcast, an axis out of range).
         KeyError: No rule for ``name``.
     """
+    if name == "einsum":  # its tensors are ``*operands``: every input, in order
+        operands = inputs.get("operands", []) if isinstance(inputs, dict) else inputs
+        return _einsum(
+            name, str(args.get("subscripts", "")), operands if isinstance(operands, list) else [operands]
+        )
     named = (
         dict(inputs)
         if isinstance(inputs, dict)
@@ -179,6 +184,38 @@ def _matmul(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
         raise ShapeError(f"{name}: shapes {_fmt(a)} and {_fmt(b)} cannot be multiplied ({a[-1]} != {b[-2]})")
     batch = broadcast(name, a[:-2], b[:-2])
     return (*batch, a[-2], b[-1])
+
+
+def _einsum(name: str, subscripts: str, operands: list[Shape]) -> Shape:
+    """Explicit subscripts (``ij,jk->ik``): each letter one axis, equal letters equal sizes."""
+    spec = subscripts.replace(" ", "")
+    if "..." in spec or "->" not in spec:
+        raise KeyError(name)  # broadcasting and implicit outputs are left to Keras
+    given, result = spec.split("->")
+    terms = given.split(",")
+    if len(terms) != len(operands):
+        raise ShapeError(
+            f"{name}: the subscripts {subscripts!r} name {len(terms)} operand(s), got {len(operands)}",
+            argument="subscripts",
+        )
+    sizes: dict[str, int | None] = {}
+    for term, shape in zip(terms, operands):
+        if len(term) != len(shape):
+            raise ShapeError(
+                f"{name}: the subscripts {term!r} have {len(term)} axes, the operand has shape {_fmt(shape)}",
+                argument="subscripts",
+            )
+        for letter, size in zip(term, shape):
+            known = sizes.get(letter)
+            if known is not None and size is not None and known != size:
+                raise ShapeError(
+                    f"{name}: the axis {letter!r} has size {known} in one operand and {size} in another",
+                    argument="subscripts",
+                )
+            sizes[letter] = size if known is None else known
+    if any(letter not in sizes for letter in result):
+        raise KeyError(name)
+    return tuple(sizes[letter] for letter in result)
 
 
 _LAYOUT = {

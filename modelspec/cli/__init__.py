@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from ..errors import SpecError, UsageError
 from ..keras.backend import BackendMissing
+from ..spec.paths import path_policy
 from ..version import __version__
-from . import spec_commands, train_commands
+from . import export_command, spec_commands, train_commands
 from .common import EXIT_OK, native_output_filtered, report
 
 
@@ -52,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
 
     spec_commands.add_commands(command)
     train_commands.add_commands(command)
+    export_command.add_commands(command)
     return p
 
 
@@ -59,7 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = parser().parse_args(argv)
     try:
-        with native_output_filtered(args.verbose):
+        with (
+            native_output_filtered(args.verbose),
+            path_policy(
+                allow_outside=getattr(args, "allow_outside", False),
+                overwrite=getattr(args, "overwrite", False),
+            ),
+        ):
             return args.func(args)
     except BackendMissing as e:  # one line: what is missing, and how to install it
         print(f"modelspec: {e.problems[0].message}", file=sys.stderr)

@@ -122,6 +122,12 @@ def add_spec_options(c: argparse.ArgumentParser) -> None:
         help="override the spec's param KEY (VALUE is read as YAML: 10, [3, 4, 6, 3], true); repeatable",
     )
     c.add_argument("--variant", metavar="NAME", help="apply the param overrides of the spec's variant NAME")
+    c.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="let the spec's paths (its data, its callbacks' outputs) lead outside its folder and the "
+        "working folder: absolute paths, '..' (only for a spec you trust)",
+    )
     add_plugins(c)
 
 
@@ -266,6 +272,92 @@ def check_folder(path: str, option: str) -> None:
                 )
             ]
         )
+
+
+def refuse_inputs(command: str, outputs: dict[str, str | None], inputs: dict[str, str | None]) -> None:
+    """Refuse (exit status 2) an output that would write over one of the command's own inputs.
+
+    Args:
+        command: The command, for the message.
+        outputs: What each output is -> its path (None: not written).
+        inputs: What each input is -> its path.
+    """
+    from ..files import same_file
+
+    for what, path in outputs.items():
+        if path is None:
+            continue
+        for source, read in inputs.items():
+            if read is not None and same_file(path, read):
+                raise UsageError(
+                    f"modelspec {command}: error: {what} '{path}' is {source}: "
+                    "a command never writes over its own inputs"
+                )
+
+
+def refuse_folders(outputs: dict[str, str]) -> None:
+    """Refuse, before the long work, outputs that are existing folders or other non-files."""
+    problems = []
+    for what, path in outputs.items():
+        if os.path.isdir(path):
+            problems.append(
+                Problem.in_file(
+                    "output-file", path, f"cannot write the {what}: it is a folder", path=("output",)
+                )
+            )
+        elif os.path.lexists(path) and not os.path.isfile(path):
+            problems.append(
+                Problem.in_file(
+                    "output-file",
+                    path,
+                    f"cannot write the {what}: it is not a regular file",
+                    path=("output",),
+                )
+            )
+    if problems:
+        raise SpecError(problems)
+
+
+def write_outputs(items: list[tuple[str, str, Callable[[str], object]]]) -> None:
+    """Write several outputs (path, what, write) all or none (:func:`modelspec.files.write_all_atomically`).
+
+    An OS error becomes a problem naming the output concerned; every old
+    output is then as it was, and no temporary file is left.
+    """
+    from ..files import write_all_atomically
+
+    current: list[tuple[str, str]] = []
+
+    def step(path: str, what: str, write: Callable[[str], object]) -> Callable[[str], object]:
+        def run(tmp: str) -> object:
+            current[:] = [(path, what)]
+            return write(tmp)
+
+        return run
+
+    try:
+        write_all_atomically([(path, step(path, what, write)) for path, what, write in items])
+    except OSError as e:
+        path, what = next(
+            (
+                (p, w)
+                for p, w, _ in items
+                if e.filename and os.path.abspath(str(e.filename)) == os.path.abspath(p)
+            ),
+            current[0] if current else (items[0][0], items[0][1]),
+        )
+        others = ", ".join(p for p, _, _ in items if p != path)
+        raise SpecError(
+            [
+                Problem.in_file(
+                    "output-file",
+                    path,
+                    f"cannot write the {what}: {e.strerror or e}; nothing was written"
+                    + (f" ({others} left as they were)" if others else ""),
+                    path=("output",),
+                )
+            ]
+        ) from None
 
 
 def write_output(path: str, what: str, write: Callable[[str], None]) -> None:

@@ -22,7 +22,11 @@ from .common import (
     load_graph,
     load_plugins,
     quiet_keras,
+    refuse_folders,
+    refuse_inputs,
+    warn,
     write_output,
+    write_outputs,
 )
 
 
@@ -45,6 +49,12 @@ def add_commands(command: Command) -> None:
     )
     c.add_argument("--distribution", choices=DISTRIBUTIONS, help="override train.distribution")
     c.add_argument("-q", "--quiet", action="store_true", help="no Keras progress bars while fitting")
+    c.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let the spec's callbacks (ModelCheckpoint, CSVLogger) replace files that exist "
+        "(never folders, the spec or its data)",
+    )
     add_spec_options(c)
     c.set_defaults(func=train)
 
@@ -56,7 +66,10 @@ def add_commands(command: Command) -> None:
         "--data", required=True, metavar="CSV", help="the feature and target columns the model was trained on"
     )
     c.add_argument(
-        "--sep", metavar="S", help="the CSV's separator (default: the one the model was trained with)"
+        "--sep",
+        type=_separator,
+        metavar="S",
+        help="the CSV's separator, one character or \\t (default: the one the model was trained with)",
     )
     c.add_argument("--batch-size", type=_positive, metavar="N", help="rows per batch")
     add_plugins(c)
@@ -81,7 +94,10 @@ def add_commands(command: Command) -> None:
         "named after it, and COLUMN_probability for classifiers",
     )
     c.add_argument(
-        "--sep", metavar="S", help="the CSV's separator, also used for the output (default: the model's)"
+        "--sep",
+        type=_separator,
+        metavar="S",
+        help="the CSV's separator, one character or \\t, also used for the output (default: the model's)",
     )
     c.add_argument("--batch-size", type=_positive, metavar="N", help="rows per batch")
     add_plugins(c)
@@ -112,6 +128,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _separator(text: str) -> str:
+    from ..spec.models import literal_separator
+
+    try:
+        return literal_separator(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _stem(path: str) -> str:
     return os.path.splitext(path)[0]
 
@@ -138,11 +163,18 @@ def _table(title: str, metrics: dict[str, float]) -> str:
 def train(args: argparse.Namespace) -> int:
     output = args.output or _stem(args.spec) + ".keras"
     keras_output("train", output)
+    history, curves = _beside(output, ".history.csv"), _beside(output, ".curves.png")
+    outputs = {"the model": output, "the history": history, "the learning curves": curves}
+    refuse_inputs("train", outputs, {"the spec": args.spec, "the training data (--data)": args.data})
     spec, graph, objects = load_graph(args)
     from ..api import TRAINING_COPIES, guard
+    from ..training.data import data_path
 
+    if spec.train is not None:  # (without one, fit says what is missing)
+        refuse_inputs("train", outputs, {"the spec's training data": data_path(spec, args.data)[0]})
     guard(graph, copies=TRAINING_COPIES)  # before Keras allocates anything
     check_folder(output, "--output")
+    refuse_folders({what.removeprefix("the "): path for what, path in outputs.items()})
     quiet_keras()
     from ..training import fit, save_model, write_curves, write_history
 
@@ -157,6 +189,7 @@ def train(args: argparse.Namespace) -> int:
         # A progress bar on a terminal; one line per epoch in a log (no carriage returns).
         verbose=0 if args.quiet else 1 if sys.stdout.isatty() else 2,
     )
+    warn(result.warnings)
     rows = result.rows
     print(f"rows: {rows['train']} train, {rows['validation']} validation, {rows['test']} test")
     if result.replicas > 1:
@@ -168,10 +201,14 @@ def train(args: argparse.Namespace) -> int:
     if not result.chief:
         print("not the chief worker of this multi-worker run: nothing written")
         return EXIT_OK
-    history, curves = _beside(output, ".history.csv"), _beside(output, ".curves.png")
-    write_output(output, "model", lambda p: save_model(result.model, result.metadata, p))
-    write_output(history, "history", lambda p: write_history(p, result.history))
-    write_output(curves, "learning curves", lambda p: write_curves(p, result.history, result.model.name))
+    # All three or none: each is written beside its target, then all are moved in.
+    write_outputs(
+        [
+            (output, "model", lambda p: save_model(result.model, result.metadata, p)),
+            (history, "history", lambda p: write_history(p, result.history)),
+            (curves, "learning curves", lambda p: write_curves(p, result.history, result.model.name)),
+        ]
+    )
     print(f"wrote {output} ({result.model.count_params():,} parameters), {history}, {curves}")
     return EXIT_OK
 
@@ -190,6 +227,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     objects = load_plugins(args.plugin)
+    refuse_inputs("predict", {"the output": args.output}, {"the model": args.model, "the data": args.data})
     if args.output:
         check_folder(args.output, "--output")
     quiet_keras()
@@ -227,6 +265,7 @@ def data(args: argparse.Namespace) -> int:
     data = spec.train.data
     csv, override = data_path(spec, args.data)
     output = args.output or _stem(args.spec) + ".data.png"
+    refuse_inputs("data", {"the output": output}, {"the spec": args.spec, "the data": csv})
     check_folder(output, "--output")
     places = SpecPlaces(spec, csv, override=override)
     frame = read_csv(csv, data.sep, places)

@@ -289,11 +289,23 @@ class _GraphBuilder(Collector):
             seen[name] = at
 
     def check_compile(self, graph: Graph) -> None:
-        """Per-output compile mappings must name outputs."""
+        """Per-output compile mappings must name outputs; a list of losses (or loss weights) has one per output."""
         c = self.spec.compile
         if c is None:
             return
         outputs = graph.output_names()
+        for field_name in ("loss", "loss_weights"):
+            value = getattr(c, field_name)
+            if isinstance(value, list) and len(value) != len(outputs):
+                self.error(
+                    self.spec.at("compile", field_name),
+                    "output-count",
+                    f"{len(value)} {_NOUNS[field_name][len(value) != 1]} for {len(outputs)} output"
+                    f"{'s' if len(outputs) != 1 else ''} ({', '.join(outputs)}): a list gives one per output, in order",
+                    f"give {len(outputs)}, or map output names to them: {{{outputs[0]}: ...}}"
+                    if outputs
+                    else None,
+                )
         for field_name in ("loss", "metrics", "weighted_metrics", "loss_weights"):
             value = getattr(c, field_name)
             if per_output(value):
@@ -307,6 +319,9 @@ class _GraphBuilder(Collector):
                             f"did you mean '{near}'?" if near else f"the outputs are: {', '.join(outputs)}",
                             key=True,
                         )
+
+
+_NOUNS = {"loss": ("loss", "losses"), "loss_weights": ("loss weight", "loss weights")}
 
 
 def _node(

@@ -26,7 +26,10 @@ def to_keras(graph: Graph, custom_objects: dict[str, Any] | None = None) -> Any:
         SpecError: Keras refused a layer, a call or the compile step; the
             problem points at the spec line concerned.
     """
-    return Compiler(load_keras(), graph, custom_objects or {}).run()
+    from .deep import run_deep
+
+    keras = load_keras()
+    return run_deep(lambda: Compiler(keras, graph, custom_objects or {}).run(), len(graph.nodes))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -65,6 +68,7 @@ class Compiler:
         self.keras = keras
         self.graph = graph
         self.objects = Objects(keras, custom_objects)
+        self.names = layer_names(graph)
 
     def run(self) -> Any:
         if self.graph.seed is not None:
@@ -78,7 +82,7 @@ class Compiler:
 
     def make_layer(self, node: Node) -> Any:
         try:
-            return self.objects.layer(node.type, node.args, node.keras_name)  # type: ignore[arg-type]
+            return self.objects.layer(node.type, node.args, self.names.get(node.name))  # type: ignore[arg-type]
         except Exception as e:  # noqa: BLE001 - any Keras refusal is the user's to fix
             raise keras_problem(
                 node.origin, f"Keras could not create this {node.type} layer", e, args=node.args
@@ -99,16 +103,35 @@ class Compiler:
     # -- models ------------------------------------------------------------
 
     def sequential(self) -> Any:
-        model = self.keras.Sequential(name=self.graph.name)
-        for spec in self.graph.inputs.values():
-            model.add(self.input(spec))
+        """``keras.Sequential`` of every layer at once: Keras builds the stack once, not once per layer.
+
+        (Adding the layers one by one rebuilds the whole stack each time: quadratic
+        in the depth.) When Keras refuses the stack, it is built again layer by
+        layer to find the one it refuses, and the problem is reported there.
+        """
+        inputs = [self.input(spec) for spec in self.graph.inputs.values()]
+        layers = [self.make_layer(node) for node in self.graph.nodes]
+        try:
+            return self.keras.Sequential([*inputs, *layers], name=self.graph.name)
+        except Exception as e:  # noqa: BLE001
+            raise self.sequential_problem(e) from None
+
+    def sequential_problem(self, error: Exception) -> SpecError:
+        """The problem of a stack Keras refused, at the first layer it refuses when called in order."""
+        x = next((self.input(spec) for spec in self.graph.inputs.values()), None)
         for node in self.graph.nodes:
             layer = self.make_layer(node)
+            if x is None:
+                continue
             try:
-                model.add(layer)
+                x = layer(x)
+            except NotImplementedError:  # no shape inference: Keras leaves such a stack unbuilt
+                x = None
             except Exception as e:  # noqa: BLE001
-                raise keras_problem(node.origin, f"Keras could not add this {node.type} layer", e) from None
-        return model
+                return keras_problem(node.origin, f"Keras could not add this {node.type} layer", e)
+        return keras_problem(
+            self.graph.origin.at("layers"), "Keras could not make the Sequential model", error
+        )
 
     def functional(self) -> Any:
         made: dict[str, Any] = {}
@@ -146,14 +169,37 @@ class Compiler:
     def operation(self, node: Node, args: Any) -> Any:
         """An ``op`` node: ``keras.ops.NAME`` on symbolic tensors, as Keras records it in a functional model."""
         fn = getattr(self.keras.ops, node.op)  # type: ignore[arg-type]
+        info = catalog.op(node.op or "")
+        keywords = dict(node.args)
+        if isinstance(node.inputs, dict):
+            tensors = dict(args)
+            operands = tensors.pop(info.variadic) if info is not None and info.variadic in tensors else []
+        else:
+            tensors, operands = {}, list(args if isinstance(node.inputs, list) else [args])
+        leading: list[Any] = []
+        if info is not None and info.variadic is not None:
+            # A ``*args`` parameter (einsum's operands) cannot be passed by keyword: the parameters
+            # before it go positionally, then the operands.
+            for name in info.args:
+                if name == info.variadic:
+                    break
+                if name in keywords:
+                    leading.append(keywords.pop(name))
+                elif name in tensors:
+                    leading.append(tensors.pop(name))
         try:
-            if isinstance(node.inputs, dict):
-                return fn(**args, **node.args)
-            return fn(*(args if isinstance(node.inputs, list) else [args]), **node.args)
+            result = fn(*leading, *operands, **tensors, **keywords)
         except Exception as e:  # noqa: BLE001
             raise keras_problem(
                 node.origin, f"Keras could not apply keras.ops.{node.op} to {_describe(node.inputs)}", e
             ) from None
+        # Keras names the operation after its function ('add', 'add_1', ... by a per-process counter),
+        # which can be the name of a node of the spec: it gets its node's name, unique in the model.
+        history = getattr(result, "_keras_history", None)
+        operation = getattr(history, "operation", None)
+        if operation is not None and not isinstance(operation, self.keras.layers.Layer):
+            operation.name = node.name
+        return result
 
     def first_call_argument(self, node: Node) -> str | None:
         """The name of the layer's first ``call`` parameter, passed positionally as in Keras code."""
@@ -185,6 +231,43 @@ class Compiler:
             model.compile(**kwargs)
         except Exception as e:  # noqa: BLE001
             raise keras_problem(at, "Keras could not compile the model", e, code="keras-compile") from None
+
+
+def layer_names(graph: Graph) -> dict[str, str]:
+    """Node name -> the Keras name of its layer, for every layer that makes one.
+
+    A named node keeps its name. An unnamed entry of a list gets the name
+    Keras would give it in a fresh process (``dense``, ``dense_1``, ... after
+    its type), skipping every name the spec gives, so that a user's
+    ``dense_1`` next to unnamed ``Dense`` layers never collides with Keras's
+    automatic names (which also depend on what the process built before).
+    """
+    taken = set(graph.inputs) | {n.keras_name for n in graph.nodes if n.keras_name is not None}
+    counters: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for node in graph.nodes:
+        if node.keras_name is not None:
+            names[node.name] = node.keras_name
+            continue
+        if node.type is None:
+            continue
+        base = _snake_case(node.type)
+        while True:
+            n = counters.get(base, 0)
+            counters[base] = n + 1
+            name = base if n == 0 else f"{base}_{n}"
+            if name not in taken:
+                break
+        taken.add(name)
+        names[node.name] = name
+    return names
+
+
+def _snake_case(name: str) -> str:
+    """Keras's rule for automatic names: ``BatchNormalization`` -> ``batch_normalization``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _describe(refs: Refs | None) -> str:

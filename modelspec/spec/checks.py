@@ -136,9 +136,11 @@ class _Checker(Collector):
                         self.near.hint(key, info.args, f"op:{name}", f"its parameters: {', '.join(info.args)}"), key=True,
                     )  # fmt: skip
             given += list(inputs)
+        elif info.variadic is not None:
+            given.append(info.variadic)  # a list feeds the ``*args`` (einsum's operands); the rest are keys
         else:
             count = len(inputs) if isinstance(inputs, list) else 1
-            if info.variadic is None and count > len(positional):
+            if count > len(positional):
                 self.error(
                     at.at("inputs") if inputs is not None else at, "op-inputs",
                     f"keras.ops.{name} takes at most {len(positional)} input{'s' * (len(positional) != 1)} "

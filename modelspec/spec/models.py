@@ -230,6 +230,30 @@ class CompileSpec(_Model):
     jit_compile: bool | Literal["auto"] | Expr | None = None
 
 
+SEPARATOR_NAMES = {"\\t": "\t", "tab": "\t"}
+"""Separators written by name: ``\\t`` (a backslash and a t, as in single quotes) and ``tab`` mean a tab."""
+
+
+def literal_separator(value: str) -> str:
+    """A CSV column separator as it is used: one character, taken literally (never a regular expression).
+
+    ``\\t`` and ``tab`` name the tab. A quote, a line break or another
+    control character cannot separate columns.
+
+    Raises:
+        ValueError: Anything else (what it is, and what is allowed).
+    """
+    sep = SEPARATOR_NAMES.get(value, value)
+    if not isinstance(sep, str) or len(sep) != 1:
+        raise ValueError(
+            f"a separator is one character, taken literally (',', ';', '|', ' ', or '\\t' for a tab), "
+            f"got {shown(value)}"
+        )
+    if sep in "\"'\r\n" or (ord(sep) < 32 and sep != "\t") or ord(sep) == 127:
+        raise ValueError(f"{shown(value)} cannot separate columns (a quote, line break or control character)")
+    return sep
+
+
 class DataSpec(_Model):
     """Where the training data is, and how it is split."""
 
@@ -256,6 +280,13 @@ class DataSpec(_Model):
     @classmethod
     def _seed(cls, v: Any) -> Any:
         return _check_seed(v)
+
+    @field_validator("sep")
+    @classmethod
+    def _sep(cls, v: Any, info: ValidationInfo) -> Any:
+        if "${" in v and not (info.context and info.context.get("expanded")):
+            return v  # an expression: checked once expanded
+        return literal_separator(v)
 
     @field_validator("test_split", "validation_split", mode="before")
     @classmethod

@@ -21,6 +21,11 @@ from ..spec import DataSpec, ModelSpec
 if TYPE_CHECKING:  # numpy is imported when data is handled: `import modelspec` stays light
     import numpy as np
 
+MAX_DATA_BYTES = 1 << 30
+"""Largest CSV file read (1 GiB): a bigger one is refused before it is opened by pandas."""
+FLOAT32_MAX = 3.4028234663852886e38
+"""Largest float32: feature values beyond it (and infinities) are refused like missing values."""
+
 SEPARATORS = (",", ";", "\t", "|")
 """Separators recognised when a CSV read with the wrong one comes out as a single column."""
 
@@ -127,35 +132,98 @@ def data_path(spec: ModelSpec, override: str | os.PathLike | None = None) -> tup
     return (path if relative.startswith("..") else relative), False
 
 
+def open_regular(path: str, limit: int) -> int:
+    """Open ``path`` for reading if it is a regular file of at most ``limit`` bytes; the file descriptor.
+
+    Checked by name before it is opened (a FIFO, a device or a folder is
+    never opened, so never blocks), then opened without blocking and checked
+    again on the open file, so a name swapped in between cannot slip through.
+
+    Raises:
+        OSError: The file cannot be opened (``FileNotFoundError``, ...).
+        ValueError: It is not a regular file, or it is over ``limit`` bytes (the message says which).
+    """
+    _regular(os.stat(path), limit)  # a device is not even opened: opening some has effects
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        _regular(os.fstat(fd), limit)  # what was opened, should the name have changed since
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _regular(info: os.stat_result, limit: int) -> None:
+    """Raise ValueError (saying what it is) unless ``info`` is a regular file of at most ``limit`` bytes."""
+    import stat
+
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise ValueError("is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket or other special file"
+        )
+        raise ValueError(f"is {kind}, not a regular file: it is not read")
+    if info.st_size > limit:
+        raise ValueError(f"is {info.st_size:,} bytes; at most {limit:,} are read")
+
+
 def read_csv(path: str, sep: str, places: Places) -> Any:
     """Read a CSV file into a pandas DataFrame.
 
+    Only a regular file of at most :data:`MAX_DATA_BYTES` is read, with a
+    literal one-character separator (pandas's C parser: never a regular
+    expression), and it must hold at least one row below its header.
+
     Raises:
-        SpecError: The file is missing, unreadable, empty or not parseable,
-            located through ``places.file``.
+        SpecError: The file is missing, unreadable, not a regular file, too
+            large, empty, without rows or not parseable, located through ``places.file``.
     """
     import pandas as pd
 
-    if os.path.isdir(path):
-        raise SpecError([places.file(f"'{path}' is a folder, not a CSV file")])
+    from ..spec.models import literal_separator
+
     try:
-        frame = pd.read_csv(path, sep=sep)
+        sep = literal_separator(sep)
+    except ValueError as e:
+        raise SpecError([places.file(str(e))]) from None
+    try:
+        fd = open_regular(path, MAX_DATA_BYTES)
+    except ValueError as e:
+        raise SpecError([places.file(f"'{path}' {e}")]) from None
     except FileNotFoundError:
         raise SpecError([places.file(f"no such file: '{path}'", _near_files(path))]) from None
     except PermissionError:
         raise SpecError([places.file(f"permission denied: '{path}' cannot be read")]) from None
+    except OSError as e:
+        raise SpecError([places.file(f"cannot read '{path}': {e.strerror or e}")]) from None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            frame = pd.read_csv(f, sep=sep, engine="c")
     except UnicodeDecodeError as e:
         raise SpecError(
             [places.file(f"'{path}' is not UTF-8 text (byte 0x{e.object[e.start]:02x})")]
         ) from None
     except pd.errors.EmptyDataError:
         raise SpecError([places.file(f"'{path}' is empty: a CSV starts with a header row")]) from None
-    except (pd.errors.ParserError, ValueError) as e:
-        text = " ".join(str(e).split())
+    except (pd.errors.ParserError, ValueError, OverflowError) as e:
+        text = " ".join(str(e).split())[:300]
         raise SpecError([places.file(f"'{path}' is not a CSV file pandas can read: {text}")]) from None
+    except MemoryError:
+        raise SpecError([places.file(f"'{path}' does not fit in memory")]) from None
     except OSError as e:
         raise SpecError([places.file(f"cannot read '{path}': {e.strerror or e}")]) from None
     frame.columns = [str(c) for c in frame.columns]
+    if len(frame) == 0:
+        raise SpecError([places.file(f"'{path}' has a header but no rows: there is no data")])
     return frame
 
 
@@ -334,9 +402,38 @@ def feature_matrix(frame: Any, features: Sequence[str], places: Places) -> np.nd
                     "data-value",
                 )
             )
+            continue
+        problem = unusable_numbers(values, f"feature column '{column}'")
+        if problem is not None:
+            problems.append(places.feature(column, *problem, "data-value"))
     if problems:
         raise SpecError(problems)
     return frame[list(features)].to_numpy(dtype="float32")
+
+
+def unusable_numbers(values: Any, what: str) -> tuple[str, str] | None:
+    """(message, hint) when a numeric column holds infinities or values beyond float32, else None.
+
+    Such values are refused like missing ones: they would train a model of
+    NaNs. Located by the file line of the first few (the header is line 1).
+    """
+    import numpy as np
+
+    if values.dtype.kind != "f":  # integers (even 64-bit ones) and booleans fit float32's range
+        return None
+    numbers = values.to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+    count = int(bad.sum())
+    if not count:
+        return None
+    rows = ", ".join(str(i + 2) for i in values.index[bad][:5])
+    return (
+        f"{what} has {count} value{'s' if count != 1 else ''} that "
+        f"{'are' if count != 1 else 'is'} infinite or beyond float32's range (±3.4e38) "
+        f"(file line{'s' if count != 1 else ''} {rows}{', ...' if count > 5 else ''})",
+        "fix or drop those rows in the CSV: a model trains on finite float32 values",
+    )
 
 
 # -- splits ------------------------------------------------------------------------

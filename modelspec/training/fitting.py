@@ -17,14 +17,17 @@ Keras (and TensorFlow, for ``tf.distribute``) are imported only when training ru
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Origin, SpecError
+from ..errors import Origin, Problem, SpecError, raise_errors
 from ..graph import Graph
-from ..keras import Compiler, Objects, keras_problem
+from ..keras import Compiler, Objects, keras_message, keras_problem
 from ..keras.backend import load_keras, set_seed
+from ..keras.deep import run_deep
 from ..spec import DISTRIBUTIONS, ModelSpec, per_output
+from ..spec.paths import OUTPUTS, check_paths, output_args
 from ..version import __version__
 from .data import SpecPlaces, choose_columns, data_path, feature_matrix, read_csv, split_rows
 from .distribute import distribution_scope, fit_inputs, is_chief
@@ -55,6 +58,7 @@ class TrainResult:
         replicas: Replicas that trained in sync (1 without a distribution).
         chief: False on the workers of a multi-worker run that should not save.
         metadata: What :meth:`save` writes into the model file as ``modelspec.json``.
+        warnings: Problems that did not stop training (a target with fewer classes than units).
     """
 
     model: Any
@@ -67,6 +71,7 @@ class TrainResult:
     replicas: int = 1
     chief: bool = True
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+    warnings: list[Problem] = field(default_factory=list)
 
     def save(self, path: str | os.PathLike) -> None:
         """Save the model with its metadata to a ``.keras`` file, atomically."""
@@ -145,6 +150,11 @@ class _Trainer:
         self.places = SpecPlaces(spec, self.csv, override=self.override)
 
     def run(self) -> TrainResult:
+        # A deep model is built and fitted in a worker thread with room for Keras's recursion
+        # (the distribution scope is entered there too, so it covers the model).
+        return run_deep(self.work, len(self.graph.nodes))
+
+    def work(self) -> TrainResult:
         graph = self.graph
         self.check_compile()
         data = self.train.data
@@ -190,6 +200,9 @@ class _Trainer:
             if validation is not None and len(validation) == 1:
                 validation = validation[0]  # a dataset
             args, kwargs = data(split.train)
+            # Keras trims its own frames off a traceback; the callback that failed is found by them.
+            filtering = keras.config.is_traceback_filtering_enabled()
+            keras.config.disable_traceback_filtering()
             try:
                 history = model.fit(
                     *args,
@@ -199,8 +212,11 @@ class _Trainer:
                     verbose=self.verbose,
                     **kwargs,
                 )
-            except ValueError as e:
-                if "PerReplica" not in str(e):
+            except Exception as e:
+                failed = self.callback_failure(e, callbacks)
+                if failed is not None:
+                    raise failed from None
+                if not isinstance(e, ValueError) or "PerReplica" not in str(e):
                     raise
                 raise SpecError(
                     [
@@ -212,6 +228,9 @@ class _Trainer:
                         )
                     ]
                 ) from None
+            finally:
+                if filtering:
+                    keras.config.enable_traceback_filtering()
             test_metrics: dict[str, float] = {}
             if len(split.test):
                 args, kwargs = data(split.test)
@@ -229,6 +248,7 @@ class _Trainer:
             replicas=replicas,
             chief=is_chief(self.distribution),
             metadata=metadata,
+            warnings=[w for t in targets.values() for w in t.warnings],
         )
 
     # -- checks --------------------------------------------------------------
@@ -326,10 +346,26 @@ class _Trainer:
         return model
 
     def callbacks(self, keras: Any) -> list[Any]:
+        """The spec's callbacks; those that write files get their paths resolved against the spec's folder.
+
+        The paths are checked again here, just before Keras gets them (and with
+        the CSV of ``--data`` protected as well): the files may have changed
+        since the spec was checked.
+        """
+        raise_errors(check_paths(self.spec, protect=[self.csv]))
+        paths = output_args(self.spec)
+        # TensorBoard's log folder is made for this run: a run that fails takes it away again.
+        self.made_for_run = [
+            p
+            for i, args in paths.items()
+            for p in args.values()
+            if _callback_type(self.train.callbacks[i]) == "TensorBoard" and not os.path.lexists(p)
+        ]
         made = []
         objects = Objects(keras, self.objects)
         for i, value in enumerate(self.train.callbacks):
             entry = {"type": value} if isinstance(value, str) else value
+            entry = {**entry, **paths.get(i, {})}
             try:
                 made.append(objects.object("callbacks", entry))
             except Exception as e:  # noqa: BLE001 - Keras refusing an argument is the user's to fix
@@ -337,6 +373,34 @@ class _Trainer:
                     self.spec.at("train", "callbacks", i), "Keras could not create this callback", e
                 ) from None
         return made
+
+    def callback_failure(self, error: BaseException, callbacks: list[Any]) -> SpecError | None:
+        """A located problem when ``error`` was raised inside one of the spec's callbacks, else None.
+
+        A callback that cannot write its log folder (TensorBoard without the
+        tensorboard package, or in a folder it cannot write) fails in the
+        middle of ``fit``: the user's to fix, at that callback's entry.
+        """
+        index = None
+        tb = error.__traceback__
+        while tb is not None and index is None:
+            owner = tb.tb_frame.f_locals.get("self")
+            index = next((i for i, c in enumerate(callbacks) if c is owner), None)
+            tb = tb.tb_next
+        if index is None:
+            return None
+        for folder in getattr(self, "made_for_run", []):
+            shutil.rmtree(folder, ignore_errors=True)
+        entry = self.train.callbacks[index]
+        type_name = _callback_type(entry)
+        arg = OUTPUTS.get(type_name, (None,))[0]
+        at = self.spec.at("train", "callbacks", index)
+        if arg is not None and isinstance(entry, dict) and arg in entry:
+            at = at.at(arg)
+        code = "output-file" if isinstance(error, OSError) or "ermission" in str(error) else "training-config"
+        return SpecError(
+            [at.problem(code, f"the {type_name} callback failed during training: {keras_message(error)}")]
+        )
 
     def metadata(
         self,
@@ -367,6 +431,10 @@ class _Trainer:
                 for i, name in enumerate(names)
             ],
         }
+
+
+def _callback_type(entry: Any) -> str:
+    return entry if isinstance(entry, str) else str(entry.get("type", "callback"))
 
 
 def _normalized(keras: Any, model: Any, graph: Any, x_train: np.ndarray) -> Any:

@@ -16,6 +16,9 @@ from typing import Any
 from ..errors import Problem, SpecError
 from ..files import write_atomically
 from ..keras.backend import load_keras
+from ..keras.deep import run_deep
+from ..spec.models import literal_separator
+from .data import open_regular
 from .targets import KINDS
 
 METADATA = "modelspec.json"
@@ -40,40 +43,111 @@ def save_model(model: Any, metadata: dict[str, Any], path: str | os.PathLike) ->
     write_atomically(path, write)
 
 
+MAX_MODEL_BYTES = 4 << 30
+"""Largest model file opened (4 GiB)."""
+MAX_MEMBERS = 1_000
+"""Most entries in a model archive (Keras writes a handful)."""
+MAX_UNPACKED_BYTES = 4 << 30
+"""Largest total size of an archive's entries once unpacked (4 GiB)."""
+MAX_CONFIG_BYTES = 64 << 20
+"""Largest ``config.json`` (the model's architecture; 10,000 layers take a few MiB)."""
+MAX_RATIO = 100
+"""Largest compression ratio of an entry over :data:`RATIO_FLOOR` bytes (Keras stores entries uncompressed)."""
+RATIO_FLOOR = 1 << 20
+
+
+def check_archive(archive: zipfile.ZipFile, size: int) -> str | None:
+    """What makes a model archive unsafe to unpack (a zip bomb), from its directory alone; None when it is fine.
+
+    Nothing is decompressed: the member count, each member's declared size,
+    ``config.json``'s size, the total unpacked size, each member's compression
+    ratio, and whether members share their compressed bytes (overlapping
+    entries, the trick of the largest zip bombs) are read from the zip
+    directory. ``zipfile`` never unpacks more than a member's declared size.
+
+    Args:
+        archive: The open archive.
+        size: The archive file's size in bytes.
+    """
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        return f"it holds {len(members):,} entries; a model archive holds at most {MAX_MEMBERS:,}"
+    total = compressed = 0
+    for info in members:
+        if info.file_size > MAX_UNPACKED_BYTES:
+            return f"entry '{info.filename[:80]}' unpacks to {info.file_size:,} bytes; at most {MAX_UNPACKED_BYTES:,}"
+        if info.filename == "config.json" and info.file_size > MAX_CONFIG_BYTES:
+            return f"its config.json is {info.file_size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read"
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            return (
+                f"entry '{info.filename[:80]}' unpacks {info.file_size // max(info.compress_size, 1):,} times "
+                f"larger than it is stored (at most {MAX_RATIO}): a zip bomb"
+            )
+        total += info.file_size
+        compressed += info.compress_size
+    if total > MAX_UNPACKED_BYTES:
+        return f"its entries unpack to {total:,} bytes; at most {MAX_UNPACKED_BYTES:,}"
+    if compressed > size:
+        return "its entries share their compressed bytes (overlapping entries): a zip bomb"
+    if "config.json" not in archive.NameToInfo:
+        return "it has no config.json: it is not a Keras model archive"
+    return None
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The ``modelspec.json`` of a model file written by ``modelspec train``, checked.
 
+    Only a regular file of at most :data:`MAX_MODEL_BYTES` is opened (a FIFO,
+    device or folder is refused without a byte read), and its zip directory
+    must pass :func:`check_archive` before anything in it is read.
+
     Raises:
-        SpecError: The file is missing, not a ``.keras`` archive, or carries no
-            (or damaged) metadata; the problem names the file.
+        SpecError: The file is missing, not a regular file, too large, not a
+            ``.keras`` archive, over the archive limits (``model-archive``), or
+            carries no (or damaged) metadata; the problem names the file.
     """
     name = os.fspath(path)
 
-    def fail(message: str, hint: str | None = None) -> SpecError:
-        return SpecError([Problem.in_file("model-file", name, message, hint, path=("model",))])
+    def fail(message: str, hint: str | None = None, code: str = "model-file") -> SpecError:
+        return SpecError([Problem.in_file(code, name, message, hint, path=("model",))])
 
-    if os.path.isdir(name):
-        raise fail("is a folder, not a .keras model file")
     try:
-        with zipfile.ZipFile(name) as archive:
-            try:
-                info = archive.getinfo(METADATA)
-            except KeyError:
-                raise fail(
-                    f"the model has no {METADATA}: it was not written by `modelspec train`",
-                    "train it with `modelspec train SPEC -o MODEL.keras`, or use keras.saving.load_model",
-                ) from None
-            if info.file_size > MAX_METADATA_BYTES:
-                raise fail(f"{METADATA} is {info.file_size} bytes; at most {MAX_METADATA_BYTES} are read")
-            raw = archive.read(info)
+        fd = open_regular(name, MAX_MODEL_BYTES)
+    except ValueError as e:
+        raise fail(f"{e}; a model is a .keras file") from None
     except FileNotFoundError:
         raise fail("no such file") from None
     except PermissionError:
         raise fail("permission denied: the file cannot be read") from None
-    except (zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise fail(f"not a .keras model file (not a valid zip archive: {_message(e)})") from None
     except OSError as e:
         raise fail(f"cannot read the file: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            archive = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, EOFError, ValueError) as e:
+            raise fail(f"not a .keras model file (not a valid zip archive: {_message(e)})") from None
+        except OSError as e:
+            raise fail(f"cannot read the file: {e.strerror or e}") from None
+        with archive:
+            unsafe = check_archive(archive, os.fstat(f.fileno()).st_size)
+            if unsafe is not None:
+                raise fail(f"refused before unpacking: {unsafe}", code="model-archive")
+            try:
+                info = archive.getinfo(METADATA)
+            except KeyError:
+                raise fail(
+                    f"the model has no {METADATA}: it was not written by `modelspec train` "
+                    "(a plain Keras model has none)",
+                    "train it with `modelspec train SPEC -o MODEL.keras`, or use keras.saving.load_model",
+                ) from None
+            if info.file_size > MAX_METADATA_BYTES:
+                raise fail(f"{METADATA} is {info.file_size} bytes; at most {MAX_METADATA_BYTES} are read")
+            try:
+                raw = archive.read(info)
+            except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as e:
+                raise fail(f"its {METADATA} cannot be read from the archive: {_message(e)}") from None
+            except OSError as e:
+                raise fail(f"cannot read the file: {e.strerror or e}") from None
     try:
         metadata = json.loads(raw.decode("utf-8"))
         problem = _check_metadata(metadata)
@@ -96,6 +170,10 @@ def _check_metadata(m: Any) -> str | None:
         return f"unknown format {str(m.get('format'))[:20]!r}; this modelspec reads format {METADATA_FORMAT}"
     if not isinstance(m.get("sep"), str) or not m["sep"]:
         return "'sep' must be a string"
+    try:
+        literal_separator(m["sep"])
+    except ValueError as e:
+        return f"'sep': {e}"
     if not strings(m.get("features")) or not m["features"]:
         return "'features' must be a list of column names"
     if m.get("structure") not in ("single", "list", "dict"):
@@ -115,6 +193,52 @@ def _check_metadata(m: Any) -> str | None:
             and isinstance(o.get("from_logits"), bool)
         ):
             return f"output entry {i} is not valid"
+        labels = o["labels"]
+        if o["kind"] in ("binary", "regression") and o["units"] != 1:
+            return f"output '{o['name'][:40]}' is {o['kind']} but has {o['units']} units (1 expected)"
+        if labels is not None and len(labels) > (2 if o["kind"] == "binary" else o["units"]):
+            return f"output '{o['name'][:40]}' has {len(labels)} labels for {o['units']} units"
+        if labels is not None and (o["kind"] == "regression" or not labels):
+            return f"output '{o['name'][:40]}' has labels it cannot use"
+    if len({o["name"] for o in outputs}) != len(outputs):
+        return "two outputs have the same name"
+    return None
+
+
+def fit_problem(keras: Any, model: Any, metadata: dict[str, Any]) -> str | None:
+    """What in the metadata does not fit the model Keras loaded (its inputs, outputs, units); None when it fits.
+
+    The metadata may come from anywhere: ``predict`` must not index past the
+    model's outputs or units because ``modelspec.json`` says so.
+    """
+    inputs = list(getattr(model, "inputs", None) or [])
+    features = len(metadata["features"])
+    if len(inputs) != 1:
+        return f"the model has {len(inputs)} inputs; a model trained from a CSV has one"
+    width = inputs[0].shape[-1] if len(inputs[0].shape) == 2 else None
+    if width != features:
+        return f"the model's input takes {width} values a row, but the metadata names {features} features"
+    try:  # symbolic: nothing is computed
+        outputs = model.compute_output_spec(keras.KerasTensor((None, features)))
+    except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
+        return f"the model cannot be called on rows of {features} features ({_message(e)[:100]})"
+    structure = metadata["structure"]
+    names = [o["name"] for o in metadata["outputs"]]
+    if structure == "dict":
+        if not isinstance(outputs, dict) or set(outputs) != set(names):
+            return f"the metadata names outputs {', '.join(names)[:100]}; the model's outputs differ"
+    elif structure == "list":
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != len(names):
+            have = len(outputs) if isinstance(outputs, (list, tuple)) else 1
+            return f"the metadata names {len(names)} outputs; the model has {have}"
+    elif isinstance(outputs, (list, tuple, dict)):
+        return f"the metadata names 1 output; the model has {len(outputs)}"
+    shapes = by_name(structure, names, outputs)
+    for o in metadata["outputs"]:
+        shape = tuple(shapes[o["name"]].shape)
+        units = shape[-1] if len(shape) == 2 else 1 if len(shape) == 1 else None
+        if units != o["units"]:
+            return f"output '{o['name'][:40]}' has shape {shape[1:]} in the model; the metadata says {o['units']} units"
     return None
 
 
@@ -142,7 +266,11 @@ def load_trained(path: str | os.PathLike, custom_objects: dict[str, Any] | None 
 
     name = os.fspath(path)
     try:
-        model = keras.saving.load_model(name, custom_objects=custom_objects, safe_mode=True)
+        # Keras reads a deep model's configuration recursively: room for it, by the size of config.json.
+        model = run_deep(
+            lambda: keras.saving.load_model(name, custom_objects=custom_objects, safe_mode=True),
+            _config_bytes(name) // CONFIG_BYTES_PER_LAYER,
+        )
     except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
         raise SpecError(
             [
@@ -151,7 +279,32 @@ def load_trained(path: str | os.PathLike, custom_objects: dict[str, Any] | None 
                 )
             ]
         ) from None
+    problem = fit_problem(keras, model, metadata)
+    if problem is not None:
+        raise SpecError(
+            [
+                Problem.in_file(
+                    "model-file",
+                    name,
+                    f"the model's {METADATA} does not fit the model: {problem}",
+                    "a model file is written whole by `modelspec train`; train it again",
+                    path=("model",),
+                )
+            ]
+        )
     return Trained(model, metadata, name)
+
+
+CONFIG_BYTES_PER_LAYER = 300
+"""Fewer bytes than a layer takes in ``config.json``: its size over this bounds the layer count from above."""
+
+
+def _config_bytes(path: str) -> int:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.getinfo("config.json").file_size
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError):
+        return 0
 
 
 def by_name(structure: str, names: list[str], value: Any) -> dict[str, Any]:

@@ -9,6 +9,9 @@ from typing import Any
 from ..files import write_atomically
 from .targets import is_label_column
 
+MAX_COLUMNS = 40
+"""Columns summarized (ranges) and drawn (histograms) at most: the first ones; the output says so."""
+
 
 def overview(frame: Any, csv: str, sep: str, targets: Sequence[str]) -> str:
     """What pandas tells about a CSV: ``info()``, ``describe()``, missing values, class balance.
@@ -24,11 +27,18 @@ def overview(frame: Any, csv: str, sep: str, targets: Sequence[str]) -> str:
     import pandas as pd
 
     rows, cols = frame.shape
-    out = [f"{csv}: {rows} rows, {cols} columns (sep {sep!r})", "", "columns (pandas info):"]
+    out = [f"{csv}: {rows} rows, {cols} columns (sep {sep!r})", ""]
+    shown = frame
+    if cols > MAX_COLUMNS:
+        # Each column costs a line of text and a histogram: the first ones tell what the file is.
+        keep = list(frame.columns[:MAX_COLUMNS]) + [c for c in targets if c in frame.columns[MAX_COLUMNS:]]
+        shown = frame[keep]
+        out += [f"(showing the first {MAX_COLUMNS} of {cols:,} columns, and the targets)", ""]
+    out.append("columns (pandas info):")
     buffer = io.StringIO()
-    frame.info(buf=buffer)
+    shown.info(buf=buffer)
     out += [buffer.getvalue().rstrip(), ""]
-    numeric = frame.select_dtypes("number")
+    numeric = shown.select_dtypes("number")
     if len(numeric.columns):
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             out += [
@@ -39,8 +49,10 @@ def overview(frame: Any, csv: str, sep: str, targets: Sequence[str]) -> str:
     gaps = frame.isna().sum()
     gaps = gaps[gaps > 0]
     if len(gaps):
-        out.append("missing values:")
-        out += [f"  {column}: {int(n)} of {rows}" for column, n in gaps.items()]
+        out.append(f"missing values (in {len(gaps):,} of {cols:,} columns):")
+        out += [f"  {column}: {int(n)} of {rows}" for column, n in gaps.iloc[:MAX_COLUMNS].items()]
+        if len(gaps) > MAX_COLUMNS:
+            out.append(f"  ... and {len(gaps) - MAX_COLUMNS:,} more columns")
     else:
         out.append("missing values: none")
     for column in targets:
@@ -64,11 +76,14 @@ def write_histograms(
 
     When ``target`` is a column of at most 10 classes, each histogram is
     stacked by class, which shows at a glance which features separate them.
+    At most :data:`MAX_COLUMNS` features are drawn: the first ones.
     """
     import pandas as pd
     from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI
 
     columns = [c for c in features if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])]
+    drawn_of = len(columns)
+    columns = columns[:MAX_COLUMNS]
     classes = None
     if target is not None and target in frame.columns and frame[target].nunique() <= 10:
         classes = sorted(frame[target].dropna().unique(), key=str)
@@ -79,10 +94,10 @@ def write_histograms(
     for ax, column in zip(axes, columns):
         values = frame[column]
         if classes is not None:
-            parts = [values[frame[target] == k].dropna().to_numpy() for k in classes]
+            parts = [_finite(values[frame[target] == k]) for k in classes]
             ax.hist(parts, bins=20, stacked=True, label=[str(k) for k in classes])
         else:
-            ax.hist(values.dropna().to_numpy(), bins=20)
+            ax.hist(_finite(values), bins=20)
         ax.set_title(column)
     for ax in axes[len(columns) :]:
         ax.set_visible(False)
@@ -92,6 +107,16 @@ def write_histograms(
         axes[0].set_visible(True)
         axes[0].text(0.5, 0.5, "no numeric feature columns", ha="center", va="center")
     fig.suptitle(
-        (f"{title}: " if title else "") + "features" + (f" by {target}" if classes is not None else "")
+        (f"{title}: " if title else "")
+        + ("features" if drawn_of <= MAX_COLUMNS else f"the first {MAX_COLUMNS} of {drawn_of:,} features")
+        + (f" by {target}" if classes is not None else "")
     )
     write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+
+
+def _finite(values: Any) -> Any:
+    """The finite values of a numeric column, as floats (a histogram has no bin for NaN or infinity)."""
+    import numpy as np
+
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    return numbers[np.isfinite(numbers)]

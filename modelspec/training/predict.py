@@ -7,18 +7,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError, suggest
 from .data import Places, feature_matrix, read_csv, separator_hint
-from .modelfile import Trained, as_structure, by_name, load_trained
+from .modelfile import as_structure, by_name, load_trained, read_metadata
 from .targets import decode, encode_known
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-def _read_features(trained: Trained, csv: str, sep: str | None) -> tuple[Any, np.ndarray, Places]:
-    """The CSV, and its feature columns in the order the model was trained on."""
+def _read_features(metadata: dict[str, Any], csv: str, sep: str | None) -> tuple[Any, np.ndarray, Places]:
+    """The CSV, and its feature columns in the order the model was trained on.
+
+    Read before Keras loads the model: a bad data file is refused without it.
+    """
     places = Places(csv)
-    frame = read_csv(csv, sep or trained.metadata["sep"], places)
-    features = trained.metadata["features"]
+    frame = read_csv(csv, sep or metadata["sep"], places)
+    features = metadata["features"]
     problems = []
     for column in features:
         if column not in frame.columns:
@@ -27,9 +30,7 @@ def _read_features(trained: Trained, csv: str, sep: str | None) -> tuple[Any, np
                 places.feature(
                     column,
                     f"no feature column '{column}' in {csv}: the model takes {', '.join(features)}",
-                    f"did you mean '{near}'?"
-                    if near
-                    else separator_hint(frame, sep or trained.metadata["sep"]),
+                    f"did you mean '{near}'?" if near else separator_hint(frame, sep or metadata["sep"]),
                 )
             )
     if problems:
@@ -55,11 +56,11 @@ def evaluate(
         SpecError: The model file or the CSV is invalid (the CSV must hold the
             features and the targets; labels must be ones seen in training).
     """
-    trained = load_trained(model, custom_objects)
+    metadata = read_metadata(model)
     csv = os.fspath(data)
-    frame, x, places = _read_features(trained, csv, sep)
+    frame, x, places = _read_features(metadata, csv, sep)
     problems, targets = [], {}
-    for o in trained.outputs:
+    for o in metadata["outputs"]:
         if o["column"] not in frame.columns:
             problems.append(
                 places.target(
@@ -81,6 +82,7 @@ def evaluate(
         )
     if problems:
         raise SpecError(problems)
+    trained = load_trained(model, custom_objects)
     names = [o["name"] for o in trained.outputs]
     y = as_structure(trained.metadata["structure"], names, targets)
     found = trained.model.evaluate(x, y, batch_size=batch_size, return_dict=True, verbose=verbose)
@@ -109,8 +111,8 @@ def predict(
     """
     import pandas as pd
 
+    _, x, _ = _read_features(read_metadata(model), os.fspath(data), sep)
     trained = load_trained(model, custom_objects)
-    _, x, _ = _read_features(trained, os.fspath(data), sep)
     raw = trained.model.predict(x, batch_size=batch_size, verbose=0)
     names = [o["name"] for o in trained.outputs]
     outputs = by_name(trained.metadata["structure"], names, raw)

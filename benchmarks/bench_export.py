@@ -1,0 +1,169 @@
+"""Every keras.applications model exported to a spec, rebuilt from it, and compared with the original.
+
+Run: python benchmarks/bench_export.py [--only NAME ...] [--markdown]
+
+For each constructor in keras.applications (weights=None, the smallest input
+it allows): `modelspec.from_keras` exports it, the spec text is read back and
+built with `modelspec.build`, and the rebuilt model is compared with the
+original: the same layer classes in order (a model nested as a layer counted
+by its own layers), the same parameter count, and outputs within 1e-4 of the
+original's on a random input once its weights are copied in. ConvNeXt's
+`LayerScale` and InceptionResNetV2's `CustomScaleLayer` (not in keras.layers)
+are given as custom objects.
+
+Times: export (from_keras), rebuild (reading the spec text and building it:
+checks, static shapes, Keras), against `keras.Model.from_config` of the
+original's config (Keras rebuilding from its own JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+import traceback
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+SMALLEST = {"Xception": 71, "InceptionV3": 75, "InceptionResNetV2": 75}
+"""The smallest image side a constructor allows, where it is not 32."""
+
+
+def custom_objects() -> dict:
+    from keras.src.applications.convnext import LayerScale, StochasticDepth
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    return {
+        "LayerScale": LayerScale,
+        "StochasticDepth": StochasticDepth,
+        "CustomScaleLayer": CustomScaleLayer,
+    }
+
+
+def flat_layers(keras, model) -> list:
+    """The model's layers, a nested model's replaced by its own (inputs left out)."""
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model) and (
+            isinstance(layer, keras.Sequential) or hasattr(layer, "_nodes_by_depth")
+        ):
+            out += flat_layers(keras, layer)
+        else:
+            out.append(layer)
+    return out
+
+
+def compare(keras, np, original, rebuilt) -> float:
+    """Raise AssertionError when the rebuilt model differs; the largest output difference otherwise."""
+    a, b = flat_layers(keras, original), flat_layers(keras, rebuilt)
+    classes_a, classes_b = [type(x).__name__ for x in a], [type(x).__name__ for x in b]
+    if classes_a != classes_b:
+        first = next((i for i, (x, y) in enumerate(zip(classes_a, classes_b)) if x != y), min(len(a), len(b)))
+        raise AssertionError(
+            f"layer classes differ at {first}: {classes_a[first : first + 3]} vs {classes_b[first : first + 3]}"
+        )
+    if original.count_params() != rebuilt.count_params():
+        raise AssertionError(f"parameters differ: {original.count_params():,} vs {rebuilt.count_params():,}")
+    for x, y in zip(a, b):
+        y.set_weights(x.get_weights())
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(2, *original.inputs[0].shape[1:])).astype("float32") * 50 + 100
+    got = keras.ops.convert_to_numpy(rebuilt(data, training=False))
+    want = keras.ops.convert_to_numpy(original(data, training=False))
+    diff = float(np.max(np.abs(got - want)))
+    if not diff <= 1e-4:
+        raise AssertionError(f"outputs differ by {diff:.2e}")
+    return diff
+
+
+def run(name: str) -> dict:
+    import keras
+    import numpy as np
+
+    import modelspec
+
+    objects = custom_objects()
+    side = SMALLEST.get(name, 32)
+    row: dict = {"model": name, "input": side}
+    try:
+        original = getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3))
+        row["params"] = original.count_params()
+        start = time.perf_counter()
+        spec = modelspec.from_keras(original, custom_objects=objects)
+        row["export"] = time.perf_counter() - start
+        text = spec.to_yaml()
+        row["lines"] = text.count("\n")
+        start = time.perf_counter()
+        rebuilt = modelspec.build(modelspec.loads(text, custom_objects=objects), custom_objects=objects)
+        row["rebuild"] = time.perf_counter() - start
+        config = original.get_config()
+        start = time.perf_counter()
+        keras.Model.from_config(config, custom_objects=objects)
+        row["from_config"] = time.perf_counter() - start
+        row["diff"] = compare(keras, np, original, rebuilt)
+        row["result"] = "pass"
+    except Exception as e:  # noqa: BLE001 - a benchmark reports every failure and goes on
+        message = " ".join(str(e).split())
+        row["result"] = f"FAIL: {type(e).__name__}: {message[:300]}"
+        if os.environ.get("BENCH_TRACEBACK"):
+            traceback.print_exc()
+    finally:
+        keras.backend.clear_session()
+        gc.collect()
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these constructors only")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args()
+    import warnings
+
+    import keras
+
+    warnings.filterwarnings("ignore")
+    names = args.only or sorted(n for n in dir(keras.applications) if n[0].isupper())
+    columns = ("model", "input", "params", "lines", "export", "rebuild", "from_config", "diff", "result")
+    if args.markdown:
+        print("| " + " | ".join(columns) + " |")
+        print("|" + " --- |" * len(columns))
+    else:
+        print(
+            f"{'model':<20} {'input':>5} {'params':>12} {'lines':>6} {'export':>8} {'rebuild':>8} {'from_cfg':>8} {'diff':>8}  result"
+        )
+    passed = 0
+    for name in names:
+        row = run(name)
+        passed += row["result"] == "pass"
+        cells = {
+            "model": name,
+            "input": f"{row['input']}",
+            "params": f"{row['params']:,}" if "params" in row else "-",
+            "lines": f"{row['lines']}" if "lines" in row else "-",
+            "export": f"{row['export']:.2f}s" if "export" in row else "-",
+            "rebuild": f"{row['rebuild']:.2f}s" if "rebuild" in row else "-",
+            "from_config": f"{row['from_config']:.2f}s" if "from_config" in row else "-",
+            "diff": f"{row['diff']:.1e}" if "diff" in row else "-",
+            "result": row["result"],
+        }
+        if args.markdown:
+            print("| " + " | ".join(cells[c] for c in columns) + " |", flush=True)
+        else:
+            print(
+                f"{name:<20} {cells['input']:>5} {cells['params']:>12} {cells['lines']:>6} {cells['export']:>8} "
+                f"{cells['rebuild']:>8} {cells['from_config']:>8} {cells['diff']:>8}  {cells['result']}",
+                flush=True,
+            )
+    print(f"{passed} of {len(names)} keras.applications models export, rebuild and compare equal")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""``modelspec export MODEL.keras [-o SPEC.yaml]``: an existing Keras model as a spec."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import UsageError
+from .common import (
+    EXIT_OK,
+    SPEC_SUFFIXES,
+    Command,
+    add_plugins,
+    load_plugins,
+    quiet_keras,
+    warn,
+    write_output,
+)
+
+
+def add_commands(command: Command) -> None:
+    """Add ``export`` to the ``modelspec`` parser."""
+    c = command("export", "write an existing Keras model (a .keras file) as a spec")
+    c.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras (loaded in safe mode)")
+    c.add_argument(
+        "-o",
+        "--output",
+        metavar="SPEC.yaml",
+        help="write the spec to SPEC.yaml (atomically) instead of printing it",
+    )
+    add_plugins(c)
+    c.set_defaults(func=export)
+
+
+def export(args: argparse.Namespace) -> int:
+    if args.output:
+        if not args.output.endswith(SPEC_SUFFIXES):
+            raise UsageError(
+                f"modelspec export: error: the output must end in .yaml or .yml, got '{args.output}'"
+            )
+        if os.path.abspath(args.output) == os.path.abspath(args.model):
+            raise UsageError("modelspec export: error: the output would overwrite the model it reads")
+    objects = load_plugins(args.plugin)
+    quiet_keras()
+    from ..keras.backend import load_keras
+    from ..keras.export import export_model, load_model_file
+    from ..training.modelfile import check_archive
+
+    # A zip bomb, a subclassed model, a Lambda layer: refused before anything is unpacked or loaded.
+    model = load_model_file(args.model, objects, archive_check=check_archive)
+    exported = export_model(model, source=args.model, custom_objects=objects)
+    warn(exported.warnings)
+    keras = load_keras()
+    header = (
+        f"# exported from {os.path.basename(args.model)} by modelspec export (Keras {keras.__version__})\n"
+    )
+    for old, new in exported.renamed.items():
+        header += f"# layer {old!r} is named {new!r} here: the format takes letters, digits, '_' and '-'\n"
+    text = header + exported.spec.to_yaml()
+    if args.output:
+        from ..files import write_text_atomically
+
+        write_output(args.output, "spec", lambda p: write_text_atomically(p, text))
+        layers = exported.spec.layers or []
+        print(f"wrote {args.output} ({len(layers)} layers)")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
