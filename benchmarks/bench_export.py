@@ -19,6 +19,7 @@ original's config (Keras rebuilding from its own JSON).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
@@ -83,6 +84,21 @@ def compare(keras, np, original, rebuilt) -> float:
     return diff
 
 
+@contextlib.contextmanager
+def reported(keras, row: dict):
+    """Run one model's measurements: a failure goes into ``row["result"]`` and the run goes on."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - a benchmark reports every failure and goes on
+        message = " ".join(str(e).split())
+        row["result"] = f"FAIL: {type(e).__name__}: {message[:300]}"
+        if os.environ.get("BENCH_TRACEBACK"):
+            traceback.print_exc()
+    finally:
+        keras.backend.clear_session()
+        gc.collect()
+
+
 def run(name: str) -> dict:
     import keras
     import numpy as np
@@ -92,7 +108,7 @@ def run(name: str) -> dict:
     objects = custom_objects()
     side = SMALLEST.get(name, 32)
     row: dict = {"model": name, "input": side}
-    try:
+    with reported(keras, row):
         original = getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3))
         row["params"] = original.count_params()
         start = time.perf_counter()
@@ -109,19 +125,12 @@ def run(name: str) -> dict:
         row["from_config"] = time.perf_counter() - start
         row["diff"] = compare(keras, np, original, rebuilt)
         row["result"] = "pass"
-    except Exception as e:  # noqa: BLE001 - a benchmark reports every failure and goes on
-        message = " ".join(str(e).split())
-        row["result"] = f"FAIL: {type(e).__name__}: {message[:300]}"
-        if os.environ.get("BENCH_TRACEBACK"):
-            traceback.print_exc()
-    finally:
-        keras.backend.clear_session()
-        gc.collect()
     return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def applications(description: str) -> tuple[list[str], bool]:
+    """The command line of the keras.applications benchmarks: the constructors to run, and Markdown or not."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--only", nargs="+", metavar="NAME", help="these constructors only")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
@@ -130,38 +139,54 @@ def main() -> None:
     import keras
 
     warnings.filterwarnings("ignore")
-    names = args.only or sorted(n for n in dir(keras.applications) if n[0].isupper())
-    columns = ("model", "input", "params", "lines", "export", "rebuild", "from_config", "diff", "result")
-    if args.markdown:
-        print("| " + " | ".join(columns) + " |")
-        print("|" + " --- |" * len(columns))
-    else:
+    return args.only or sorted(n for n in dir(keras.applications) if n[0].isupper()), args.markdown
+
+
+class Table:
+    """A table printed row by row: plain (the first column left-aligned, the rest right) or Markdown."""
+
+    def __init__(self, columns: dict[str, int], markdown: bool) -> None:
+        self.widths, self.markdown = columns, markdown
+        self.row(dict(zip(columns, columns)))
+        if markdown:
+            print("|" + " --- |" * len(columns))
+
+    def row(self, cells: dict[str, str]) -> None:
+        values = [cells[c] for c in self.widths]
+        if self.markdown:
+            print("| " + " | ".join(values) + " |", flush=True)
+            return
+        widths = self.widths.values()
         print(
-            f"{'model':<20} {'input':>5} {'params':>12} {'lines':>6} {'export':>8} {'rebuild':>8} {'from_cfg':>8} {'diff':>8}  result"
+            " ".join(f"{v:<{w}}" if i == 0 else f"{v:>{w}}" for i, (v, w) in enumerate(zip(values, widths))),
+            flush=True,
         )
+
+
+def main() -> None:
+    names, markdown = applications(__doc__.splitlines()[0])
+    table = Table(
+        {"model": 20, "input": 5, "params": 12, "lines": 6, "export": 8, "rebuild": 8, "from_config": 11, "diff": 8,
+         "result": 0},
+        markdown,
+    )  # fmt: skip
     passed = 0
     for name in names:
         row = run(name)
         passed += row["result"] == "pass"
-        cells = {
-            "model": name,
-            "input": f"{row['input']}",
-            "params": f"{row['params']:,}" if "params" in row else "-",
-            "lines": f"{row['lines']}" if "lines" in row else "-",
-            "export": f"{row['export']:.2f}s" if "export" in row else "-",
-            "rebuild": f"{row['rebuild']:.2f}s" if "rebuild" in row else "-",
-            "from_config": f"{row['from_config']:.2f}s" if "from_config" in row else "-",
-            "diff": f"{row['diff']:.1e}" if "diff" in row else "-",
-            "result": row["result"],
-        }
-        if args.markdown:
-            print("| " + " | ".join(cells[c] for c in columns) + " |", flush=True)
-        else:
-            print(
-                f"{name:<20} {cells['input']:>5} {cells['params']:>12} {cells['lines']:>6} {cells['export']:>8} "
-                f"{cells['rebuild']:>8} {cells['from_config']:>8} {cells['diff']:>8}  {cells['result']}",
-                flush=True,
-            )
+        table.row(
+            {
+                "model": name,
+                "input": f"{row['input']}",
+                "params": f"{row['params']:,}" if "params" in row else "-",
+                "lines": f"{row['lines']}" if "lines" in row else "-",
+                "export": f"{row['export']:.2f}s" if "export" in row else "-",
+                "rebuild": f"{row['rebuild']:.2f}s" if "rebuild" in row else "-",
+                "from_config": f"{row['from_config']:.2f}s" if "from_config" in row else "-",
+                "diff": f"{row['diff']:.1e}" if "diff" in row else "-",
+                "result": row["result"],
+            }
+        )
     print(f"{passed} of {len(names)} keras.applications models export, rebuild and compare equal")
 
 

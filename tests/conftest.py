@@ -76,3 +76,98 @@ def assert_same_network(built, expected, data=None):
     assert len(got) == len(want)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+def keras_layer_shapes(operation, index: int):
+    """The output shape(s) of the ``index``-th call of a Keras layer or operation."""
+    shapes = [tuple(t.shape) for t in operation._inbound_nodes[index].output_tensors]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def _count(weights) -> int:
+    return int(sum(np.prod(w.shape) for w in weights))
+
+
+def _sublayers(keras, model) -> list:
+    """A model's layers, a nested model's replaced by its own (inputs left out)."""
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        out += _sublayers(keras, layer) if isinstance(layer, keras.Model) else [layer]
+    return out
+
+
+def static_analysis_mismatches(model, graph) -> tuple[int, list[str]]:
+    """Every node's static shape and parameters against the Keras model the spec was exported from.
+
+    A node is found in ``model`` by name: a layer, or an operation (``keras.ops.add``, which
+    Keras names ``add_3``); a node of a block instance (``INSTANCE-NODE``) in the model nested
+    as ``INSTANCE``, by its name there, else by its place among the instance's nodes. A node
+    sharing a layer is that layer's next call. Each node found must have the output shape(s)
+    of its call and, owning a layer, its parameters (total and trainable); every Keras layer
+    must be reached, and the totals must be the model's.
+
+    Returns:
+        (nodes compared, mismatches as messages). A node whose shape is unknown is not compared.
+    """
+    import keras
+
+    from modelspec.analysis import UNKNOWN
+
+    analysis = graph.analysis
+    top = {op.name: op for op in model.operations}
+    nested: dict[str, tuple[dict, list]] = {}  # instance -> (its layers by name, in order)
+    calls: dict[str, int] = {}
+    places: dict[str, int] = {}
+    reached: set[int] = set()
+    mismatches: list[str] = []
+    compared = 0
+    for node in graph.nodes:
+        owner = node.share or node.name
+        target = top.get(owner)
+        instance, _, inner = owner.partition("-")
+        if target is None and isinstance(top.get(instance), keras.Model):  # a block's node
+            if instance not in nested:
+                inside = _sublayers(keras, top[instance])
+                nested[instance] = ({layer.name: layer for layer in inside}, inside)
+            by_name, in_order = nested[instance]
+            place = places[instance] = places.get(instance, -1) + (not node.share)
+            target = by_name[inner] if inner in by_name else in_order[place]
+        if target is None:
+            if node.op is None:
+                mismatches.append(f"{node.name}: no Keras layer of that name")
+            continue  # an operation Keras names otherwise: its shape feeds the next layer's
+        index = calls[owner] = calls.get(owner, -1) + 1
+        reached.add(id(target))
+        info = analysis.nodes[node.name]
+        if info.shape is UNKNOWN:
+            continue
+        compared += 1
+        expected = keras_layer_shapes(target, index)
+        got = list(info.shape) if isinstance(info.shape, list) else info.shape
+        if got != expected:
+            mismatches.append(f"{node.name}: shape {got}, Keras {expected}")
+        if node.share:
+            continue
+        is_layer = isinstance(target, keras.layers.Layer)
+        params = target.count_params() if is_layer else 0
+        trainable = _count(target.trainable_weights) if is_layer else 0
+        if (info.params, info.trainable) != (params, trainable):
+            mismatches.append(
+                f"{node.name}: {info.params:,} parameters ({info.trainable:,} trainable), "
+                f"Keras {params:,} ({trainable:,})"
+            )
+    mismatches += [
+        f"Keras layer {layer.name}: no node" for layer in _sublayers(keras, model) if id(layer) not in reached
+    ]
+    total, trainable = model.count_params(), _count(model.trainable_weights)
+    if analysis.complete and (analysis.trainable + analysis.non_trainable, analysis.trainable) != (
+        total,
+        trainable,
+    ):
+        mismatches.append(
+            f"total: {analysis.trainable + analysis.non_trainable:,} parameters "
+            f"({analysis.trainable:,} trainable), Keras {total:,} ({trainable:,})"
+        )
+    return compared, mismatches

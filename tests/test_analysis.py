@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
-from conftest import CASES, ROOT, SPECS
+from conftest import CASES, ROOT, SPECS, static_analysis_mismatches
+from test_export import APPLICATIONS, _custom_objects
 
 import modelspec
 from modelspec.analysis import UNKNOWN
@@ -191,3 +193,38 @@ def test_einsum_axes_of_different_sizes_are_a_located_shape_error(tmp_path):
     (problem,) = e.value.problems
     assert (problem.code, problem.line, problem.column) == ("shape-mismatch", 4, 49)
     assert "the axis 'j' has size 4 in one operand and 5 in another" in problem.message
+
+
+# -- every keras.applications model, exported --------------------------------------------------
+
+slow = pytest.mark.skipif(
+    not os.environ.get("MODELSPEC_SLOW"),
+    reason="heavy: set MODELSPEC_SLOW=1 (benchmarks/bench_shapes.py runs all)",
+)
+
+FAMILY_MODELS = {param.values[0]: param.values[1] for param in APPLICATIONS}
+"""One model of each family (test_export's), by its smallest input side: always compared."""
+
+
+def _applications():
+    import keras
+
+    names = sorted(n for n in dir(keras.applications) if n[0].isupper())
+    return [
+        pytest.param(name, FAMILY_MODELS.get(name, 32), marks=() if name in FAMILY_MODELS else slow)
+        for name in names
+    ]
+
+
+@pytest.mark.parametrize(("name", "side"), _applications())
+def test_static_analysis_of_every_keras_application_equals_keras(name, side):
+    import keras
+
+    objects = _custom_objects()
+    model = getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3))
+    text = modelspec.from_keras(model, custom_objects=objects).to_yaml()
+    graph = modelspec.check(modelspec.loads(text, custom_objects=objects), custom_objects=objects)
+    assert graph.analysis.complete, graph.analysis.unknown
+    compared, mismatches = static_analysis_mismatches(model, graph)
+    assert mismatches == []
+    assert compared == len(graph.nodes)  # every node, operations included, found in the Keras model

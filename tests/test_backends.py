@@ -167,7 +167,7 @@ def _free_ports(n: int) -> list[int]:
 )
 @pytest.mark.xfail(
     strict=True,
-    reason="Keras 3.15 with TensorFlow 2.20 cannot fit across tf.distribute workers (a PerReplica value reaches "
+    reason="Keras 3.15 (TensorFlow 2.20 and 2.21) cannot fit across tf.distribute workers (a PerReplica value reaches "
     "tf.constant in the train step; the same two-worker script in plain Keras fails alike); modelspec says so, "
     "located at train.distribution (test_multi_worker_limit_is_said_plainly); un-mark this once Keras can",
 )

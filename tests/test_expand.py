@@ -243,11 +243,11 @@ def test_a_problem_inside_a_block_names_its_instances_once():
     assert (
         p.code == "unknown-argument" and p.line == 9 and p.path == ("blocks", "mlp", "layers", 0, "activaton")
     )
-    assert p.notes[0].startswith("in a-0, repeat 1 of 3, at ") and p.notes[0].endswith(
+    assert p.notes[0].startswith("in a, repeat 1 of 3, at ") and p.notes[0].endswith(
         "block_error_in_instances.yaml:11:3"
     )
     assert p.notes[-1] == "the same problem in 2 more instances"
-    assert "note: in a-0, repeat 1 of 3" in info.value.report()
+    assert "note: in a, repeat 1 of 3" in info.value.report()
 
 
 def test_errors_in_expanded_nodes_point_into_the_block():
@@ -273,6 +273,60 @@ layers:
         modelspec.build(modelspec.loads(fixed, source="s.yaml"))
     (p,) = info.value.problems
     assert p.code == "keras-build" and p.line == 8 and p.notes == ("in q, at s.yaml:12:3",)
+
+
+def test_a_repeat_is_named_by_its_count_in_the_notes():
+    text = """modelspec: 1
+inputs: {x: [4]}
+blocks:
+  lin:
+    layers:
+      - {type: Dense, units: "${[4, 4, 4][i]}"}
+layers:
+  stage2: {block: lin, repeat: 4}
+"""
+    (p,) = problems(text)
+    assert p.code == "expr-value" and p.line == 6 and p.column == 42
+    assert p.notes == ("in stage2, repeat 4 of 4, at s.yaml:8:3",)  # as the design writes it
+
+
+def test_an_instance_s_own_mistakes_are_reported_when_its_input_is_broken():
+    text = """modelspec: 1
+inputs: {x: [4]}
+blocks:
+  lin:
+    params: {units: required, activation: relu}
+    layers:
+      - {type: Dense, units: "${units}", activation: "${activation}"}
+layers:
+  a: {block: lin, unit: 3}
+  b: {block: lin, units: 3, activaton: tanh}
+"""
+    found = {(p.line, p.code, p.hint) for p in problems(text)}
+    assert found == {
+        (9, "unknown-param", "did you mean 'units'?"),
+        (10, "unknown-param", "did you mean 'activation'?"),
+    }
+
+
+def test_expression_errors_point_at_their_column_through_quoted_escapes():
+    text = """modelspec: 1
+params: {w: 4}
+inputs: {x: [4]}
+layers:
+  a: {type: Dense, units: 2, name_scope: "a\\tb\\u00e9${bogus}"}
+  b: {type: Dense, units: 2, name_scope: 'it''s ${w + nope}'}
+"""
+    found = {(p.line, p.column, p.end_column) for p in problems(text)}
+    assert found == {(5, 55, 60), (6, 55, 59)}
+
+
+def test_a_literal_dollar_brace_in_the_description_survives_a_round_trip():
+    text = 'modelspec: 1\ndescription: "a $${b} ${c}"\nparams: {u: 2}\ninputs: {x: [3]}\nlayers:\n  - {type: Dense, units: "${u}"}\n'
+    spec = modelspec.loads(text)
+    assert spec.description == "a $${b} ${c}"  # taken as written
+    again = modelspec.loads(spec.to_yaml())
+    assert again == spec and again.description == "a $${b} ${c}"
 
 
 def test_expression_bombs_are_refused_fast():

@@ -351,6 +351,10 @@ CASES = [
     ),
     case("Attention", {}, [(N, 5, 4), (N, 7, 4)], {"return_attention_scores": True}, id="Attention-scores"),
     case("AdditiveAttention", {}, [(N, 5, 4), (N, 7, 4)]),
+    # keras.applications' own layers (custom objects: not in keras.layers)
+    case("LayerScale", {"init_values": 1e-6, "projection_dim": 4}, (N, 5, 5, 4)),
+    case("LayerScale", {"init_values": 0.5, "projection_dim": 4}, (N, 4), id="LayerScale-2d"),
+    case("CustomScaleLayer", {"scale": 0.17}, [(N, 3, 3, 8), (N, 3, 3, 8)]),
 ]
 
 
@@ -365,10 +369,21 @@ def keras():
     return keras
 
 
+APPLICATION_LAYERS = {
+    "LayerScale": "keras.src.applications.convnext",
+    "CustomScaleLayer": "keras.src.applications.inception_resnet_v2",
+}
+"""Layers of keras.applications that keras.layers does not export: class name -> module."""
+
+
 def make_layer(keras, type_name, args):
     """The Keras layer for a spec entry; nested entries (dicts with a type) are made first."""
     kwargs = {k: make_layer(keras, v["type"], v) if isinstance(v, dict) else v for k, v in args.items()}
     kwargs.pop("type", None)
+    if type_name in APPLICATION_LAYERS:
+        import importlib
+
+        return getattr(importlib.import_module(APPLICATION_LAYERS[type_name]), type_name)(**kwargs)
     return getattr(keras.layers, type_name)(**kwargs)
 
 
@@ -544,8 +559,19 @@ def test_registry_covers_the_required_types():
         infer("TextVectorization", {}, (None, 1))
 
 
+def test_a_class_named_like_an_application_layer_but_with_other_arguments_is_not_inferred():
+    assert has_rule("LayerScale") and has_rule("CustomScaleLayer")  # keras.applications' own, by name
+    with pytest.raises(KeyError, match="is not keras"):
+        infer("LayerScale", {"dim": 4}, (None, 4))
+    with pytest.raises(KeyError):
+        infer("CustomScaleLayer", {"scale": 0.1, "axis": 1}, [(None, 4), (None, 4)])
+
+
 def test_every_rule_is_compared_with_keras():
-    compared = {catalog.layer(row.values[0]).cls for row in CASES}
+    compared = {
+        row.values[0] if row.values[0] in APPLICATION_LAYERS else catalog.layer(row.values[0]).cls
+        for row in CASES
+    }
     assert [name for name in rule_types() if name not in compared] == []
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .shapes import ShapeError
+from .shapes import ShapeError, broadcast
 
 Shape = tuple[int | None, ...]
 
@@ -74,31 +74,6 @@ def _constant_shape(value: Any) -> Shape:
         shape.append(len(value))
         value = value[0] if value else None
     return tuple(shape)
-
-
-def broadcast(name: str, a: Shape, b: Shape) -> Shape:
-    """NumPy broadcasting of two shapes (``None`` stays free unless the other axis is known and not 1)."""
-    out: list[int | None] = []
-    rank = max(len(a), len(b))
-    for x, y in zip(_pad(a, rank), _pad(b, rank)):
-        if x == 1:
-            out.append(y)
-        elif y == 1:
-            out.append(x)
-        elif x is None or y is None:
-            out.append(x if y is None else y)
-        elif x != y:
-            raise ShapeError(
-                f"{name}: shapes {_fmt(a)} and {_fmt(b)} do not broadcast",
-                "element-wise operations need equal axes, or axes of size 1",
-            )
-        else:
-            out.append(x)
-    return tuple(out)
-
-
-def _pad(shape: Shape, rank: int) -> Shape:
-    return (1,) * (rank - len(shape)) + tuple(shape)
 
 
 def _axis(name: str, axis: int, rank: int, shape: Shape) -> int:

@@ -254,6 +254,35 @@ def _mul(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else a * b
 
 
+def broadcast(name: str, a: Shape, b: Shape) -> Shape:
+    """NumPy broadcasting of two shapes, as ``keras.ops``' element-wise functions do.
+
+    ``None`` stays free unless the other axis is known and not 1. Unlike the merge layers
+    (``Add``, ...), the batch axis broadcasts too.
+    """
+    out: list[int | None] = []
+    rank = max(len(a), len(b))
+    for x, y in zip(_pad(a, rank), _pad(b, rank)):
+        if x == 1:
+            out.append(y)
+        elif y == 1:
+            out.append(x)
+        elif x is None or y is None:
+            out.append(x if y is None else y)
+        elif x != y:
+            raise ShapeError(
+                f"{name}: shapes {_fmt(a)} and {_fmt(b)} do not broadcast",
+                "element-wise operations need equal axes, or axes of size 1",
+            )
+        else:
+            out.append(x)
+    return tuple(out)
+
+
+def _pad(shape: Shape, rank: int) -> Shape:
+    return (1,) * (rank - len(shape)) + tuple(shape)
+
+
 def _ntuple(layer: Layer, name: str, n: int) -> tuple[int, ...]:
     """An argument given as one int or n ints (``kernel_size=3`` -> ``(3, 3)``), as a tuple."""
     value = layer[name]
@@ -1173,3 +1202,39 @@ def _attention(layer: Layer) -> Inferred:
     if _returns_scores(layer):
         return Inferred((output, (*query[:-1], key[-2])), params)
     return Inferred(output, params)
+
+
+# --------------------------------------------------------------------------------------
+# Layers of keras.applications that keras.layers does not export
+
+# ConvNeXt's ``LayerScale`` (keras.src.applications.convnext) and InceptionResNetV2's
+# ``CustomScaleLayer`` (keras.src.applications.inception_resnet_v2) reach a spec as custom
+# objects. A user class of the same name with other arguments is not theirs: its shape stays unknown.
+_APPLICATION_ARGS = {
+    "LayerScale": {"init_values", "projection_dim"},
+    "CustomScaleLayer": {"scale"},
+}
+
+
+def _application_layer(layer: Layer) -> None:
+    expected = _APPLICATION_ARGS[layer.cls]
+    if set(layer.args) - {"trainable", "dtype"} != expected:
+        raise KeyError(f"{layer.type} with arguments {sorted(layer.args)} is not keras.applications' own")
+
+
+@rule("LayerScale")
+def _layer_scale(layer: Layer) -> Inferred:
+    _application_layer(layer)
+    dim = layer["projection_dim"]
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise layer.error(f": projection_dim must be an int, got {dim!r}", argument="projection_dim")
+    return Inferred(broadcast(layer.type, layer.one(), (dim,)), dim)  # x * gamma, gamma of shape (dim,)
+
+
+@rule("CustomScaleLayer")
+def _custom_scale(layer: Layer) -> Inferred:
+    _application_layer(layer)
+    shapes = layer.several()
+    if len(shapes) != 2:
+        raise layer.error(f" expects 2 inputs, got {len(shapes)}")
+    return Inferred(broadcast(layer.type, *shapes))  # inputs[0] + inputs[1] * scale

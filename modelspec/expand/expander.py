@@ -14,13 +14,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
-from ..errors import Collector, Origin, Problem, SpecError
+from ..errors import Collector, Origin, Problem, SpecError, shown
 from ..source import Document, Source, read_source
-from ..spec import BlockSpec, LayerSpec, ModelSpec, split_reference, to_spec
+from ..spec import BlockSpec, LayerSpec, ModelSpec, holds_expression, split_reference, to_spec
+from ..spec.models import NAME_PATTERN, VERBATIM_KEYS
 from .document import ExpandedDocument
 
 if TYPE_CHECKING:
@@ -99,20 +101,10 @@ def needs_expansion(spec: ModelSpec) -> bool:
     if isinstance(source, Source):
         if source.expressions:
             return True
-    elif _has_expression(spec.to_data()):
+    elif holds_expression(spec.to_data()):
         return True
     entries = spec.layers.values() if isinstance(spec.layers, dict) else spec.layers or []
     return any(e is not None and (e.block or e.repeat is not None or e.if_ is not None) for e in entries)
-
-
-def _has_expression(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${" in value
-    if isinstance(value, dict):
-        return any(_has_expression(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_expression(v) for v in value)
-    return False
 
 
 def expand(
@@ -200,9 +192,11 @@ class _Expander(Collector):
     def expression_problem(self, at: Origin, e: ExprError) -> _Failed:
         p = at.problem(e.code, e.message, e.hint)
         if p.column is not None and p.source_line is not None:
-            quoted = p.source_line[p.column - 1 : p.column] in ("'", '"')
-            column = p.column + e.offset + quoted
-            p = dataclasses.replace(p, column=column, end_column=column + e.length)
+            line, start = p.source_line, p.column
+            column = _source_column(line, start, e.offset)
+            p = dataclasses.replace(
+                p, column=column, end_column=_source_column(line, start, e.offset + e.length)
+            )
         self.problems.append(p)
         return _Failed()
 
@@ -233,6 +227,20 @@ class _Expander(Collector):
             raise self.fail(at.at("if"), "wrong-type", f"'if' takes true or false, got {value!r}")
         return value
 
+    def name(self, entry: LayerSpec, scope: dict[str, Any], at: Origin) -> str:
+        """An entry's ``name``, evaluated: a valid node name, as the flat names are made of it."""
+        value = self.value(entry.name, scope, at.at("name"))
+        if not isinstance(value, str) or re.fullmatch(NAME_PATTERN, value) is None:
+            hint = None
+            if isinstance(value, str) and "." in value:
+                hint = f"names cannot hold '.' (the PyTorch backend refuses it): write {shown(value.replace('.', '_'))}"
+            raise self.fail(
+                at.at("name"), "invalid-name",
+                f"{shown(value)} is not a valid name: use letters, digits, '_' and '-', starting with a letter or '_'",
+                hint,
+            )  # fmt: skip
+        return value
+
     # -- the whole spec --------------------------------------------------------
 
     def run(self, overrides: dict[str, Any], variant: str | None) -> dict[str, Any] | None:
@@ -244,7 +252,7 @@ class _Expander(Collector):
             return None
         data = spec.to_data()
         ctx = _Context(root, root.scope, listing=isinstance(spec.layers, list))
-        flat: dict[str, Any] = {k: data[k] for k in ("modelspec", "name", "description", "seed") if k in data}
+        flat: dict[str, Any] = {k: data[k] for k in VERBATIM_KEYS if k in data}
         for part in ("inputs", "compile", "train"):
             if part in data:
                 with contextlib.suppress(_Failed):  # recorded; the other parts are still expanded
@@ -565,6 +573,15 @@ class _Expander(Collector):
             except _Failed:
                 raw_inputs[key] = _BROKEN
 
+        # An input's name taken by a node the flat spec will not have (the graph checks the rest).
+        for key in pending:
+            entry = entries[key]
+            if key in env and (ctx.prefix is not None or entry.block is not None or entry.if_ is not None):
+                self.error(
+                    self.entry_at(entry, (*path, key), ctx), "duplicate-name",
+                    f"duplicate name '{key}': it names an input and a layer",
+                    "names are unique across inputs and layers", key=True,
+                )  # fmt: skip
         for key in pending:  # a plain layer's flat name is known before it is expanded: no waiting for it
             entry = entries[key]
             if entry.block is None and entry.if_ is None and (entry.name is None or ctx.prefix is None):
@@ -640,11 +657,11 @@ class _Expander(Collector):
         name = key if top else f"{ctx.prefix}-{key}"
         data = self.args(entry, ctx.scope, at)
         if entry.name is not None:
-            given = self.value(entry.name, ctx.scope, at.at("name"))
             if top:
-                data["name"] = given  # the spec stage says where 'name' belongs
+                # The spec stage says where 'name' belongs.
+                data["name"] = self.value(entry.name, ctx.scope, at.at("name"))
             else:
-                name = given  # the Keras layer name, exactly
+                name = self.name(entry, ctx.scope, at)  # the Keras layer name, exactly
         if raw is not None:
             data["inputs"] = self.refs(raw, env, at.at("inputs"))
         elif above is not None and above is not _BROKEN:
@@ -734,7 +751,7 @@ class _Expander(Collector):
                         )
                 node = str(i)
                 if entry.name is not None and entry.block is None:
-                    node = self.value(entry.name, ctx.scope, at.at("name"))
+                    node = self.name(entry, ctx.scope, at)
                 if entry.block is not None and ctx.prefix is None and entry.name is None:
                     bare = str(self.value(entry.block, ctx.scope, at.at("block"))).rsplit(".", 1)[-1]
                     count = self.counters.get(bare, 0)
@@ -803,6 +820,7 @@ class _Expander(Collector):
                     at.at("repeat"), "block-shape",
                     f"block {block_name!r} has {len(block.outputs)} outputs; 'repeat' feeds each instance's output to the next, so it needs one",
                 )  # fmt: skip
+        self.check_params(block_name, block, entry, at)  # before the inputs: reported even when they broke
         values = self.instance_inputs(block_name, block, at, ctx, given, above)
         bare = str(block_name).rsplit(".", 1)[-1]
         block_at = block.origin if block.origin is not None else lib.at("blocks", bare)
@@ -818,13 +836,15 @@ class _Expander(Collector):
             ij = {} if count is None else {"i": k, "n": count}
             arg_scope = {**ctx.scope, **ij}
             params = {key: self.value(raw, arg_scope, at.at(key)) for key, raw in entry.args.items()}
-            resolved = self.block_params(block_name, block, block_at, lib, params, ij, at)
+            resolved = self.block_params(block, block_at, lib, params, ij)
             if entry.name is not None:  # the instance part of its nodes' names, evaluated for each repeat
-                inst = str(self.value(entry.name, arg_scope, at.at("name")))
+                inst = self.name(entry, arg_scope, at)
                 inst = inst if ctx.prefix is None else f"{ctx.prefix}-{inst}"
             else:
                 inst = name if count is None else f"{name}-{k}"
-            note = f"in {inst}" + (f", repeat {k + 1} of {count}" if count is not None else "") + _where(at)
+            # A repeat is named by its count: "in stage2, repeat 2 of 4".
+            label = inst if entry.name is not None else name
+            note = f"in {label}" + (f", repeat {k + 1} of {count}" if count is not None else "") + _where(at)
             frame = Frame(inst, str(block_name), None if count is None else k, count, name)
             sub = _Context(
                 lib,
@@ -905,28 +925,16 @@ class _Expander(Collector):
             )
         return [given[k] for k in wanted]
 
-    def block_params(
-        self,
-        name: str,
-        block: BlockSpec,
-        block_at: Origin,
-        lib: Library,
-        given: dict[str, Any],
-        ij: dict[str, int],
-        at: Origin,
-    ) -> dict[str, Any]:
-        """The block's params for one instance: defaults, then the instance's values."""
-        for key in given:
+    def check_params(self, name: str, block: BlockSpec, entry: LayerSpec, at: Origin) -> None:
+        """The instance's params are the block's, and it gives every required one."""
+        for key in entry.args:
             if key not in block.params:
                 raise self.fail(
                     at.at(key), "unknown-param", f"block {name!r} has no param {key!r}",
                     self.near.hint(key, block.params, f"params:{name}", f"its params: {', '.join(block.params) or 'none'}"), key=True,
                 )  # fmt: skip
-        resolved: dict[str, Any] = {}
         for key, default in block.params.items():
-            if key in given:
-                resolved[key] = given[key]
-            elif default == "required":
+            if key not in entry.args and default == "required":
                 raise self.fail(
                     at,
                     "missing-param",
@@ -934,11 +942,49 @@ class _Expander(Collector):
                     f"add {key}: VALUE to this instance",
                     key=True,
                 )
+
+    def block_params(
+        self,
+        block: BlockSpec,
+        block_at: Origin,
+        lib: Library,
+        given: dict[str, Any],
+        ij: dict[str, int],
+    ) -> dict[str, Any]:
+        """The block's params for one instance: defaults, then the instance's values (checked by check_params)."""
+        resolved: dict[str, Any] = {}
+        for key, default in block.params.items():
+            if key in given:
+                resolved[key] = given[key]
             else:
                 resolved[key] = self.value(
                     default, {**lib.scope, **ij, **resolved}, block_at.at("params", key)
                 )
         return resolved
+
+
+_ESCAPE_LENGTHS = {"x": 4, "u": 6, "U": 10}
+"""The length in the text of a YAML double-quoted escape, by its letter (the others are 2: ``\\t``)."""
+
+
+def _source_column(line: str, column: int, offset: int) -> int:
+    """The column in ``line`` of the value's character at ``offset``, for a scalar written from ``column`` on.
+
+    A quoted scalar's escapes (``\\t``, ``\\u00e9``, ``''``) take more characters in the
+    text than in the value, so the offset is walked through them.
+    """
+    quote = line[column - 1 : column]
+    if quote not in ("'", '"'):
+        return column + offset
+    pos = column  # 0-based: just past the opening quote
+    for _ in range(offset):
+        if quote == '"' and line.startswith("\\", pos):
+            pos += _ESCAPE_LENGTHS.get(line[pos + 1 : pos + 2], 2)
+        elif quote == "'" and line.startswith("''", pos):
+            pos += 2
+        else:
+            pos += 1
+    return pos + 1
 
 
 def _where(at: Origin) -> str:

@@ -262,7 +262,7 @@ def _not_printable() -> re.Pattern:
 _CLOSER = {"sequence": "]", "mapping": "}"}
 
 
-def _at(source: Source, message: str, mark: Any, hint: str | None) -> Problem:
+def _at(source: Source, message: str, mark: Any, hint: str | None, code: str = "yaml-syntax") -> Problem:
     """A problem at a YAML mark (0-based line and column)."""
     line, column = mark.line + 1, mark.column + 1
     last = source.text.count("\n") + 1
@@ -278,12 +278,23 @@ def _at(source: Source, message: str, mark: Any, hint: str | None) -> Problem:
         "error",
         None,
         source.line_text(line),
-        code="yaml-syntax",
+        code=code,
     )
 
 
 _INDEXED = re.compile(r"(?<![\w'\"])[A-Za-z_][\w.\-]*\[-?\d+\]")
 """An unquoted reference with an index, ``lstm[1]``."""
+_EXPRESSION = re.compile(r"(?<!\$)\$\{[^{}'\"]*\}")
+"""An expression, ``${units}``: inside ``{...}`` unquoted, its braces are YAML's."""
+
+
+def _unquoted_expression(line: str) -> str | None:
+    """The first ``${...}`` in ``line`` outside quotes (even quotes before it, as a guess), or None."""
+    for match in _EXPRESSION.finditer(line):
+        before = line[: match.start()]
+        if before.count('"') % 2 == 0 and before.count("'") % 2 == 0:
+            return match.group(0)
+    return None
 
 
 def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
@@ -298,6 +309,9 @@ def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
     indent = len(line_text) - len(line_text.lstrip(" "))
     flow = next((kind for kind in _CLOSER if f"flow {kind}" in context), None)
 
+    if "maximum nesting depth" in problem:
+        # PyYAML (6.0.4+) stops flow nesting in its scanner, which reads ahead of our own depth check.
+        return _at(source, f"the document nests deeper than {MAX_DEPTH} levels", mark, None, "yaml-limit")
     if "simple key" in context and opened is not None and opened.line < mark.line:
         # A line that is neither `key: value` nor a list item: PyYAML notices on a later line.
         return _at(
@@ -326,6 +340,8 @@ def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
     hint = None
     if "\t" in line_text[: mark.column + 1] or "'\\t'" in problem or "tab character" in problem:
         hint = "YAML indents with spaces; this line has a tab"
+    elif flow and (expression := _unquoted_expression(line_text)):
+        hint = f'inside {{...}} or [...], quote an expression: "{expression}"'
     elif flow and (indexed := _INDEXED.search(line_text)):
         # `inputs: lstm[1]` is fine in block style, but inside {...} or [...] the '[' opens a list.
         hint = f"inside {{...}} or [...], quote a reference with an index: '{indexed.group(0)}'"

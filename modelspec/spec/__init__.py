@@ -12,6 +12,7 @@ from .models import (
     LayerSpec,
     ModelSpec,
     TrainSpec,
+    holds_expression,
     per_output,
     split_reference,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "TrainSpec",
     "attach_origins",
     "check_spec",
+    "holds_expression",
     "per_output",
     "split_reference",
     "to_spec",

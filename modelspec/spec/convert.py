@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from ..errors import Path, Problem, received, shown, suggest
 from ..source import Document
 from .checks import check_spec
-from .models import MAX_LAYERS, CompileSpec, LayerSpec, ModelSpec, TrainSpec
+from .models import MAX_LAYERS, CompileSpec, LayerSpec, ModelSpec, TrainSpec, holds_expression
 
 
 def to_spec(
@@ -114,7 +114,9 @@ def _check_valid_parts(
 
     Two mistakes in different places are reported together: each layer entry,
     ``compile`` and ``train`` without a schema error of its own is checked
-    against the catalog on its own.
+    against the catalog on its own. Parts holding expressions and block
+    instances are left out: they are checked once expanded, and the expansion
+    needs a valid spec.
     """
     bad = {tuple(_real_path(data, tuple(err["loc"]), err["type"]))[:2] for err in errors}
     bad |= {path[:1] for path in bad}
@@ -128,11 +130,17 @@ def _check_valid_parts(
         except pydantic.ValidationError:  # reported already, under a path pydantic labels differently
             return None
 
+    def plain(entry: Any) -> bool:  # expressions and block instances are checked once expanded
+        return not holds_expression(entry) and not (isinstance(entry, dict) and "block" in entry)
+
     items = layers.items() if isinstance(layers, dict) else enumerate(layers)
-    entries = {key: valid(LayerSpec, entry) if ("layers", key) not in bad else None for key, entry in items}
+    entries = {
+        key: valid(LayerSpec, entry) if ("layers", key) not in bad and plain(entry) else None
+        for key, entry in items
+    }
     parts: dict[str, Any] = {"layers": list(entries.values()) if isinstance(layers, list) else entries}
     for name, model in (("compile", CompileSpec), ("train", TrainSpec)):
-        if isinstance(data.get(name), dict) and (name,) not in bad:
+        if isinstance(data.get(name), dict) and (name,) not in bad and plain(data[name]):
             parts[name] = valid(model, data[name])
     partial = ModelSpec.model_construct(**parts)
     attach_origins(partial, source)

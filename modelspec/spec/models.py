@@ -41,6 +41,9 @@ _OR_EXPRESSION = r"|^[\s\S]*\$\{[\s\S]*$"
 BLOCK_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)?$"
 """A block's name: ``NAME``, or ``ALIAS.NAME`` for a block of an imported file."""
 
+VERBATIM_KEYS = ("modelspec", "name", "description", "seed")
+"""The top-level keys whose values are taken as written: never expressions, so never escaped either."""
+
 DTYPES = (
     "float16", "float32", "float64", "bfloat16",
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -421,7 +424,9 @@ class ModelSpec(_Model):
             data["layers"] = _layers_data(self.layers)
         order = list(ModelSpec.model_fields)
         data = {k: data[k] for k in order if k in data}
-        return _escaped(data) if self._expanded else data
+        if not self._expanded:
+            return data
+        return {k: v if k in VERBATIM_KEYS else _escaped(v) for k, v in data.items()}
 
     def to_yaml(self) -> str:
         """The spec as YAML text; ``loads(spec.to_yaml()) == spec``.
@@ -455,6 +460,17 @@ def _escaped(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _escaped(v) for k, v in value.items()}
     return value
+
+
+def holds_expression(value: Any) -> bool:
+    """Whether ``value`` (plain data: strings, lists, mappings) has a string holding ``${`` anywhere."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(holds_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_expression(v) for v in value)
+    return False
 
 
 _INDEX = re.compile(r"^(?P<name>.+)\[(?P<index>-?[0-9]+)\]$")

@@ -193,8 +193,12 @@ def callback_outputs(spec: ModelSpec) -> list[Output]:
     found = []
     for i, value in enumerate(spec.train.callbacks):
         entry = {"type": value} if isinstance(value, str) else value
-        if not isinstance(entry, dict) or entry.get("type") not in OUTPUTS:
-            continue
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("type"), str)
+            or entry["type"] not in OUTPUTS
+        ):
+            continue  # not a file-writing callback, or not one at all: the catalog check says
         type_name = entry["type"]
         arg, default, kind = OUTPUTS[type_name]
         written = entry.get(arg, default)
