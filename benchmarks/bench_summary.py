@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from bench_validate import compare  # noqa: E402 - the same interleaved, user-environment timing
 
 
 def main() -> None:
@@ -29,16 +29,7 @@ def main() -> None:
         "modelspec summary (static)": [sys.executable, "-m", "modelspec", "summary", spec],
         "modelspec summary --keras": [sys.executable, "-m", "modelspec", "summary", "--keras", spec],
     }
-    samples: dict[str, list[float]] = {name: [] for name in commands}
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    for _ in range(runs):
-        for name, command in commands.items():
-            start = time.perf_counter()
-            subprocess.run(
-                command, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            samples[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(s) for name, s in samples.items()}
+    medians = {name: wall for name, (wall, _) in compare(commands, runs).items()}
     print(f"{spec}, whole process, median of {runs} runs:")
     for name, seconds in medians.items():
         print(f"  {name:<30} {seconds * 1000:8.0f} ms")

@@ -19,12 +19,16 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_validate import user_environment  # noqa: E402 - bytecode cached, as a user has it
+
+ENV = {**user_environment(), "PYTHONPATH": str(ROOT)}
 
 
 def timed(argv: list[str]) -> float:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"failed: {' '.join(argv)}\n{done.stderr[-2000:]}")
