@@ -223,7 +223,8 @@ def test_instances_with_several_outputs_are_indexed():
 def test_escaped_dollar_is_a_literal_and_survives_a_round_trip():
     text = 'modelspec: 1\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: 2}\ndescription: "cost in $${dollars}"\n'
     spec = modelspec.loads(text)
-    assert spec.description == "cost in $${dollars}"  # top-level keys are not expanded
+    assert spec.description == "cost in ${dollars}"  # '$${' is a literal '${'
+    assert modelspec.loads(spec.to_yaml()).description == "cost in ${dollars}"  # written back as '$${'
     text = 'modelspec: 1\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: 2, name_scope: "a$${b}"}\n'
     with pytest.raises(modelspec.SpecError):
         modelspec.loads(text)  # not an argument of Dense; the point is the value seen is "a${b}"
@@ -231,6 +232,30 @@ def test_escaped_dollar_is_a_literal_and_survives_a_round_trip():
         "modelspec: 1\ninputs: {x: [3]}\nlayers:\n  d: {type: Dense, units: 2}\noutputs: \"${'d'}\"\n"
     )
     assert spec.outputs == "d"
+
+
+def test_the_model_name_description_and_seed_may_be_expressions():
+    text = """modelspec: 1
+name: "mlp${width}"
+description: "a ${width}-wide layer"
+seed: "${width * 2}"
+params: {width: 16}
+variants: {wide: {width: 64}}
+inputs: {x: {shape: [4]}}
+layers:
+  - {type: Dense, units: "${width}"}
+"""
+    spec = modelspec.loads(text, variant="wide")
+    assert (spec.name, spec.description, spec.seed) == ("mlp64", "a 64-wide layer", 128)
+
+
+def test_a_model_name_expression_is_checked_once_expanded():
+    text = 'modelspec: 1\nname: "net.${w}"\nparams: {w: 4}\ninputs: {x: [3]}\nlayers: [{type: Dense, units: 2}]\n'
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.loads(text)
+    (problem,) = info.value.problems
+    assert (problem.path, problem.line) == (("name",), 2)
+    assert "'net.4' is not a valid name" in problem.message
 
 
 # -- errors through blocks --------------------------------------------------------------
@@ -322,11 +347,11 @@ layers:
 
 
 def test_a_literal_dollar_brace_in_the_description_survives_a_round_trip():
-    text = 'modelspec: 1\ndescription: "a $${b} ${c}"\nparams: {u: 2}\ninputs: {x: [3]}\nlayers:\n  - {type: Dense, units: "${u}"}\n'
+    text = 'modelspec: 1\ndescription: "a $${b} ${u}"\nparams: {u: 2}\ninputs: {x: [3]}\nlayers:\n  - {type: Dense, units: "${u}"}\n'
     spec = modelspec.loads(text)
-    assert spec.description == "a $${b} ${c}"  # taken as written
+    assert spec.description == "a ${b} 2"  # the escape is a literal, the expression a value
     again = modelspec.loads(spec.to_yaml())
-    assert again == spec and again.description == "a $${b} ${c}"
+    assert again == spec and again.description == "a ${b} 2"
 
 
 def test_expression_bombs_are_refused_fast():

@@ -253,7 +253,7 @@ class _Expander(Collector):
         data = spec.to_data()
         ctx = _Context(root, root.scope, listing=isinstance(spec.layers, list))
         flat: dict[str, Any] = {k: data[k] for k in VERBATIM_KEYS if k in data}
-        for part in ("inputs", "compile", "train"):
+        for part in ("name", "description", "seed", "inputs", "compile", "train"):
             if part in data:
                 with contextlib.suppress(_Failed):  # recorded; the other parts are still expanded
                     flat[part] = self.value(data[part], root.scope, spec.at(part))

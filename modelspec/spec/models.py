@@ -41,7 +41,7 @@ _OR_EXPRESSION = r"|^[\s\S]*\$\{[\s\S]*$"
 BLOCK_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)?$"
 """A block's name: ``NAME``, or ``ALIAS.NAME`` for a block of an imported file."""
 
-VERBATIM_KEYS = ("modelspec", "name", "description", "seed")
+VERBATIM_KEYS = ("modelspec",)
 """The top-level keys whose values are taken as written: never expressions, so never escaped either."""
 
 DTYPES = (
@@ -341,9 +341,9 @@ class ModelSpec(_Model):
     """
 
     modelspec: int = Field(description="The format version: 1.")
-    name: Name | None = Field(None, description="The Keras model name (default: the file's stem).")
+    name: NameValue | None = Field(None, description="The Keras model name (default: the file's stem).")
     description: str | None = None
-    seed: int | None = Field(None, description="Same seed, same initial weights, every build.")
+    seed: int | Expr | None = Field(None, description="Same seed, same initial weights, every build.")
     params: dict[Name, Any] = Field(
         default_factory=dict, description="Param name -> value, for ${...} expressions; override with --set."
     )
