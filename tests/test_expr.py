@@ -200,6 +200,7 @@ WHOLE = [
     ("${make_divisible(30, divisor=4, min_value=16)}", reference_make_divisible(30, 4, 16)),
     ("${make_divisible(30, min_value=40)}", 40),
     ("${make_divisible(30)}", 32),
+    ("${make_divisible(v=30, divisor=4)}", reference_make_divisible(30, 4)),
     ("${max(1, min(5, 3))}", 3),
     ("${len(xs) * 2}", 6),
     # strings and lists built by operators
@@ -356,7 +357,7 @@ BAD = [
     ("${make_divisible(8, size=2)}", "expr-type", 20, 4, "takes no argument 'size'"),
     ("${make_divisible(8, 8, divisor=2)}", "expr-type", 23, 7, "two values"),
     ("${make_divisible(8, divisor=2, divisor=3)}", "expr-type", 31, 7, "twice"),
-    ("${make_divisible(v=8)}", "expr-type", 17, 1, "takes no argument 'v'"),
+    ("${make_divisible(8, v=8)}", "expr-type", 20, 1, "got two values for 'v'"),
     # names
     ("x ${unknown}", "expr-unknown-name", 4, 7, "unknown name 'unknown'"),
     ("${widht}", "expr-unknown-name", 2, 5, "did you mean 'width'"),

@@ -298,7 +298,7 @@ class _Expander(Collector):
                     Problem.in_file(
                         "unknown-variant",
                         self.file_name(),
-                        f"--variant {variant}: the spec has no variant {variant!r}",
+                        f"the spec has no variant {variant!r} (asked for by --variant or variant=)",
                         self.near.hint(
                             variant,
                             spec.variants,
@@ -316,7 +316,7 @@ class _Expander(Collector):
                     Problem.in_file(
                         "unknown-param",
                         self.file_name(),
-                        f"--set {key}: the spec declares no param {key!r}",
+                        f"the spec declares no param {key!r} (set by --set or params=)",
                         self.near.hint(
                             key, spec.params, "params", f"its params: {', '.join(spec.params) or 'none'}"
                         ),

@@ -323,8 +323,8 @@ class _Parser:
         args = self.arguments(")", keywords)
         end = self.expect(")").end
         for key, (tok, _) in keywords.items():
-            if key not in parameters[1:] or parameters.index(key) < len(args):
-                problem = "got two values for" if key in parameters[1:] else "takes no argument"
+            if key not in parameters or parameters.index(key) < len(args):
+                problem = "got two values for" if key in parameters else "takes no argument"
                 raise _error("expr-type", f"{name.text}() {problem} '{key}'", tok.start, tok.end)
         count = len(args) + len(keywords)
         if not least <= count <= most:
