@@ -163,7 +163,36 @@ OP_NODES = [
     ("{op: concatenate, inputs: {xs: [a, b]}, axis: 1}", {"a": [3, 4], "b": [5, 4]}),
     ("{op: mean, inputs: [a], axis: [1], keepdims: true}", {"a": [3, 4]}),
     ("{op: transpose, inputs: [a], axes: [0, 2, 1]}", {"a": [3, 4]}),
+    ("{op: where, inputs: [c, a, b]}", {"c": [3, 1], "a": [3, 4], "b": [1, 4]}),
+    ("{op: where, inputs: [c, a], x2: 0.0}", {"c": [3, 4], "a": [1, 4]}),
+    ("{op: split, inputs: [a], indices_or_sections: 3, axis: -1}", {"a": [4, 6]}),
+    ("{op: split, inputs: [a], indices_or_sections: [1, 4], axis: 1}", {"a": [6, 4]}),
+    ("{op: split, inputs: [a], indices_or_sections: 2}", {"a": [6, 4]}),  # the free batch axis, in two
+    ("{op: tile, inputs: [a], repeats: [2, 3]}", {"a": [3, 4]}),
+    ("{op: tile, inputs: [a], repeats: [2, 1, 1, 3]}", {"a": [3, 4]}),
+    ("{op: repeat, inputs: [a], repeats: [1, 2, 3], axis: -2}", {"a": [3, 4]}),
+    ("{op: repeat, inputs: [a], repeats: 2}", {"a": [3, 4]}),  # axis None: flattened, batch unknown
+    ("{op: pad, inputs: [a], pad_width: [[0, 0], [1, 2], [3, 4]]}", {"a": [3, 4]}),
+    ("{op: flip, inputs: [a]}", {"a": [3, 4]}),
+    ("{op: roll, inputs: [a], shift: [1, 2], axis: [1, -1]}", {"a": [3, 4]}),
+    ("{op: swapaxes, inputs: [a], axis1: -1, axis2: 1}", {"a": [3, 4]}),
+    ("{op: moveaxis, inputs: [a], source: [1, -1], destination: [-1, 0]}", {"a": [3, 4, 5]}),
+    ("{op: broadcast_to, inputs: [a], shape: [2, 4, 3]}", {"a": [1, 3]}),
+    ("{op: take, inputs: [a], indices: [0, 2], axis: -1}", {"a": [3, 4]}),
+    ("{op: take, inputs: [a], indices: [[0, 2]]}", {"a": [3, 4]}),  # axis None: from the flattened tensor
+    ("{op: dot, inputs: [a, b]}", {"a": [3, 4], "b": [4, 5]}),
+    ("{op: dot, inputs: [a], x2: 2.0}", {"a": [3]}),
+    # axes=1: x1's last axis against x2's first, its free batch axis (2 when run, as x1's last)
+    ("{op: tensordot, inputs: [a, b], axes: 1}", {"a": [3, 2], "b": [5]}),
+    ("{op: tensordot, inputs: [a, b], axes: 0}", {"a": [3], "b": [2]}),
+    ("{op: tensordot, inputs: [a, b], axes: [[2], [1]]}", {"a": [3, 4], "b": [4, 5]}),  # axes as two lists
+    ("{op: outer, inputs: [a, b]}", {"a": [3], "b": [4]}),
 ]
+
+
+def _fits(shape, symbolic) -> bool:
+    """A shape Keras ran fits its symbolic shape (``None``: any size)."""
+    return len(shape) == len(symbolic) and all(s is None or s == d for d, s in zip(shape, symbolic))
 
 
 @pytest.mark.parametrize(("entry", "inputs"), OP_NODES, ids=lambda v: v if isinstance(v, str) else "")
@@ -173,13 +202,15 @@ def test_operation_shapes_equal_what_keras_builds(entry, inputs, tmp_path):
     path.write_text(f"modelspec: 1\ninputs: {{{shapes}}}\nlayers:\n  out: {entry}\noutputs: out\n")
     _, graph = load_checked(path)
     model = modelspec.build(path)
-    assert graph.analysis.nodes["out"].shape == tuple(model.outputs[0].shape)
+    static = graph.analysis.nodes["out"].shape  # split: a list of shapes, one per output
+    symbolic = [tuple(t.shape) for t in model.outputs]
+    assert (static if isinstance(static, list) else [static]) == symbolic
     rng = np.random.default_rng(0)
     data = [rng.random((2, *shape), dtype=np.float32) for shape in inputs.values()]
-    assert (
-        model.predict(data if len(data) > 1 else data[0], verbose=0).shape[1:]
-        == tuple(model.outputs[0].shape)[1:]
-    )
+    ran = model.predict(data if len(data) > 1 else data[0], verbose=0)
+    ran = ran if isinstance(ran, list) else [ran]
+    assert len(ran) == len(symbolic)
+    assert all(_fits(r.shape, s) for r, s in zip(ran, symbolic)), ([r.shape for r in ran], symbolic)
 
 
 def test_einsum_axes_of_different_sizes_are_a_located_shape_error(tmp_path):
@@ -193,6 +224,120 @@ def test_einsum_axes_of_different_sizes_are_a_located_shape_error(tmp_path):
     (problem,) = e.value.problems
     assert (problem.code, problem.line, problem.column) == ("shape-mismatch", 4, 49)
     assert "the axis 'j' has size 4 in one operand and 5 in another" in problem.message
+
+
+OP_SHAPE_ERRORS = [
+    (
+        "{op: dot, inputs: [a, b]}",
+        "{a: [3], b: [4, 5]}",
+        (4, 3),
+        "dot: shapes (None, 3) and (None, 4, 5) cannot be multiplied (3 != 4)",
+    ),
+    (
+        "{op: where, inputs: [c, a], x2: 0.0}",
+        "{c: [3], a: [4]}",
+        (4, 3),
+        "where: the condition (None, 3), x1 (None, 4) and x2 () do not broadcast",
+    ),
+    (
+        "{op: broadcast_to, inputs: [a], shape: [2, 4, 3]}",
+        "{a: [2, 3]}",
+        (4, 47),
+        "broadcast_to: shape (None, 2, 3) cannot be broadcast to (2, 4, 3)",
+    ),
+    (
+        "{op: tensordot, inputs: [a, b], axes: 2}",
+        "{a: [3, 4], b: [5, 2]}",
+        (4, 46),
+        "tensordot: axis 2 of x1 (None, 3, 4) has size 4, axis 1 of x2 (None, 5, 2) has size 5",
+    ),
+    (
+        "{op: split, inputs: [a], indices_or_sections: 4, axis: 1}",
+        "{a: [6]}",
+        (4, 54),
+        "split: axis 1 of shape (None, 6) has size 6, not divisible into 4 equal parts",
+    ),
+    (
+        "{op: repeat, inputs: [a], repeats: [1, 2], axis: -1}",
+        "{a: [3]}",
+        (4, 43),
+        "repeat: 2 repeats for axis 1 of shape (None, 3), which has size 3",
+    ),
+    (
+        "{op: pad, inputs: [a], pad_width: [[1, 2], [3, 4]]}",
+        "{a: [3, 4]}",
+        (4, 42),
+        "pad: pad_width has 2 (before, after) pairs, shape (None, 3, 4) has 3 axes",
+    ),
+    (
+        "{op: flip, inputs: [a], axis: -3}",
+        "{a: [3]}",
+        (4, 38),
+        "flip: axis -3 is out of range for shape (None, 3)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("entry", "inputs", "at", "message"),
+    OP_SHAPE_ERRORS,
+    ids=lambda v: v if isinstance(v, str) and v.startswith("{op") else "",
+)
+def test_operation_shape_errors_are_located_and_quote_the_shapes(entry, inputs, at, message, tmp_path):
+    path = tmp_path / "op.yaml"
+    path.write_text(f"modelspec: 1\ninputs: {inputs}\nlayers:\n  out: {entry}\noutputs: out\n")
+    with pytest.raises(modelspec.SpecError) as e:
+        modelspec.check(modelspec.load(path))
+    (problem,) = e.value.problems
+    assert (problem.code, problem.line, problem.column) == ("shape-mismatch", *at)
+    assert message in problem.message
+
+
+OP_UNKNOWN = [
+    # the indices where the condition holds: data-dependent
+    ("{op: where, inputs: [c]}", "{c: [3]}"),
+    # unsorted indices: numpy makes empty parts, Keras's rule negative sizes
+    ("{op: split, inputs: [a], indices_or_sections: [4, 2], axis: 1}", "{a: [6]}"),
+    # numpy counts a negative index from the end, Keras's rule does not
+    ("{op: split, inputs: [a], indices_or_sections: [-2], axis: 1}", "{a: [6]}"),
+    ("{op: tensordot, inputs: [a, b], axes: -1}", "{a: [3], b: [3]}"),
+    # ints, not (before, after) pairs
+    ("{op: pad, inputs: [a], pad_width: [1, 2, 3]}", "{a: [3]}"),
+]
+
+
+@pytest.mark.parametrize(("entry", "inputs"), OP_UNKNOWN, ids=lambda v: v if v.startswith("{op") else "")
+def test_operation_shapes_undecided_by_the_spec_are_unknown_not_errors(entry, inputs, tmp_path):
+    path = tmp_path / "op.yaml"
+    path.write_text(f"modelspec: 1\ninputs: {inputs}\nlayers:\n  out: {entry}\noutputs: out\n")
+    _, graph = load_checked(path)
+    assert graph.analysis.nodes["out"].shape is UNKNOWN
+    assert graph.analysis.problems == []
+
+
+def test_every_allowlisted_operation_has_a_shape_rule():
+    from modelspec import catalog
+    from modelspec.analysis.ops import has_op_rule
+
+    assert len(catalog.op_names()) == 85
+    assert [name for name in catalog.op_names() if not has_op_rule(name)] == []
+
+
+def test_split_outputs_are_picked_by_index(write_spec, capsys):
+    path = write_spec(
+        "modelspec: 1\ninputs: {a: [6, 4]}\nlayers:\n"
+        "  parts: {op: split, inputs: [a], indices_or_sections: [1, 4], axis: 1}\n"
+        "  d: {type: Dense, units: 3, inputs: 'parts[1]'}\noutputs: ['parts[0]', d]\n"
+    )
+    _, graph = load_checked(path)
+    assert graph.analysis.nodes["parts"].shape == [(None, 1, 4), (None, 3, 4), (None, 2, 4)]
+    assert graph.analysis.nodes["d"].shape == (None, 3, 3)
+    assert graph.analysis.outputs == [(None, 1, 4), (None, 3, 3)]
+    model = modelspec.build(path)
+    assert [tuple(t.shape) for t in model.outputs] == graph.analysis.outputs
+    path.write_text(path.read_text().replace("'parts[0]'", "'parts[3]'"))
+    assert main(["validate", str(path)]) == 1
+    assert "'parts[3]': node 'parts' has 3 outputs" in capsys.readouterr().err
 
 
 # -- every keras.applications model, exported --------------------------------------------------

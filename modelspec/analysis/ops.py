@@ -1,12 +1,17 @@
 """Static output shapes of ``op`` nodes (``keras.ops`` functions), without Keras.
 
 Element-wise functions keep or broadcast shapes, reductions drop or keep
-axes, and the layout functions move them; any other function of the
-allowlist is "shape unknown". Operations have no weights.
+axes, the layout functions move them and the products contract them: every
+function of the allowlist has a rule. ``split`` has several outputs (a list
+of shapes, picked by ``name[i]``). A case a rule cannot decide from the spec
+(``where`` with only a condition: its shape depends on the data) or that
+Keras's own rule would get wrong is "shape unknown". Operations have no
+weights.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -33,8 +38,8 @@ def has_op_rule(name: str) -> bool:
     return name in UNARY or name in BINARY or name in REDUCTIONS or name in _LAYOUT or name == "einsum"
 
 
-def infer_op(name: str, inputs: Any, args: dict[str, Any], tensors: tuple[str, ...]) -> Shape:
-    """The output shape of ``keras.ops.NAME``.
+def infer_op(name: str, inputs: Any, args: dict[str, Any], tensors: tuple[str, ...]) -> Shape | list[Shape]:
+    """The output shape of ``keras.ops.NAME`` (a list of shapes for ``split``, one per output).
 
     Args:
         name: The function.
@@ -44,7 +49,7 @@ def infer_op(name: str, inputs: Any, args: dict[str, Any], tensors: tuple[str, .
 
     Raises:
         ShapeError: The inputs cannot be combined (shapes that do not broadcast, an axis out of range).
-        KeyError: No rule for ``name``.
+        KeyError: No rule for ``name``, or a case its rule leaves unknown.
     """
     if name == "einsum":  # its tensors are ``*operands``: every input, in order
         operands = inputs.get("operands", []) if isinstance(inputs, dict) else inputs
@@ -193,6 +198,269 @@ def _einsum(name: str, subscripts: str, operands: list[Shape]) -> Shape:
     return tuple(sizes[letter] for letter in result)
 
 
+def _where(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    condition, x1, x2 = named["condition"], named["x1"], named["x2"]  # no x1, x2: indices, data-dependent
+    try:
+        return broadcast(name, broadcast(name, condition, x1), x2)
+    except ShapeError as e:
+        raise ShapeError(
+            f"{name}: the condition {_fmt(condition)}, x1 {_fmt(x1)} and x2 {_fmt(x2)} do not broadcast",
+            e.hint,
+        ) from None
+
+
+def _split(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape]:
+    x, sections = named["x"], args["indices_or_sections"]
+    axis = _axis(name, args.get("axis", 0), len(x), x)
+    size = x[axis]
+    if _is_int(sections):  # that many equal parts
+        if sections <= 0:
+            raise KeyError(name)
+        if size is not None and size % sections:
+            raise ShapeError(
+                f"{name}: axis {axis} of shape {_fmt(x)} has size {size}, not divisible into {sections} equal parts",
+                "give the indices where the parts start instead",
+                argument="indices_or_sections",
+            )
+        sizes: list[int | None] = [None if size is None else size // sections] * sections
+    else:  # the parts start at these indices
+        indices = _ints(name, sections)
+        if (
+            any(i < 0 for i in indices)
+            or indices != sorted(indices)
+            or (size is not None and indices and indices[-1] > size)
+        ):
+            raise KeyError(name)  # negative, unsorted or past the end: numpy clips, Keras's rule does not
+        bounds: list[int | None] = [0, *indices, size]
+        sizes = [None if b is None else b - a for a, b in itertools.pairwise(bounds)]  # type: ignore[operator]
+    return [tuple(s if i == axis else d for i, d in enumerate(x)) for s in sizes]
+
+
+def _tile(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x, repeats = list(named["x"]), args["repeats"]
+    reps = [repeats] if _is_int(repeats) else _ints(name, repeats)
+    if any(r < 0 for r in reps):
+        raise KeyError(name)
+    rank = max(len(x), len(reps))
+    x, reps = [1] * (rank - len(x)) + x, [1] * (rank - len(reps)) + reps
+    return tuple(None if d is None else d * r for d, r in zip(x, reps))
+
+
+def _repeat(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x, repeats, axis = named["x"], args["repeats"], args.get("axis")
+    reps = [repeats] if _is_int(repeats) else _ints(name, repeats)
+    if any(r < 0 for r in reps):
+        raise KeyError(name)
+    if axis is None:  # the flattened tensor
+        if None in x:
+            return (None,)
+        size = math.prod(x)  # type: ignore[arg-type]
+        if len(reps) == 1:
+            return (size * reps[0],)
+        if len(reps) != size:
+            raise ShapeError(
+                f"{name}: {len(reps)} repeats for the {size} elements of shape {_fmt(x)} flattened",
+                "give one repeat count, or one per element",
+                argument="repeats",
+            )
+        return (sum(reps),)
+    axis = _axis(name, axis, len(x), x)
+    size = x[axis]
+    if size is None:
+        return x
+    if len(reps) == 1:
+        total = size * reps[0]
+    elif len(reps) != size:
+        raise ShapeError(
+            f"{name}: {len(reps)} repeats for axis {axis} of shape {_fmt(x)}, which has size {size}",
+            "give one repeat count, or one per element of the axis",
+            argument="repeats",
+        )
+    else:
+        total = sum(reps)
+    return tuple(total if i == axis else d for i, d in enumerate(x))
+
+
+def _pad(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x, width = named["x"], args["pad_width"]
+    if _is_int(width):  # the same before and after every axis
+        pairs = [(width, width)]
+    elif isinstance(width, (list, tuple)) and width and all(_is_int(w) for w in width):
+        if len(width) != 2:
+            raise KeyError(name)  # Keras reads (before, after): other lengths are left to Keras
+        pairs = [(width[0], width[1])]
+    elif (
+        isinstance(width, (list, tuple))
+        and width
+        and all(isinstance(w, (list, tuple)) and len(w) in (1, 2) for w in width)
+    ):
+        if len({len(w) for w in width}) != 1:
+            raise KeyError(name)
+        pairs = [(w[0], w[-1]) for w in width]
+    else:
+        raise KeyError(name)
+    if not all(_is_int(p) and p >= 0 for pair in pairs for p in pair):
+        raise KeyError(name)
+    if len(pairs) == 1:
+        pairs *= len(x)
+    elif len(pairs) != len(x):
+        raise ShapeError(
+            f"{name}: pad_width has {len(pairs)} (before, after) pairs, shape {_fmt(x)} has {len(x)} axes",
+            "give one pair for every axis (the batch axis included), or one pair for all",
+            argument="pad_width",
+        )
+    return tuple(None if d is None else d + a + b for d, (a, b) in zip(x, pairs))
+
+
+def _same_shape(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    """``flip`` and ``roll``: the shape is kept, the axes must exist."""
+    x, axis = named["x"], args.get("axis")
+    for a in [] if axis is None else axis if isinstance(axis, list) else [axis]:
+        _axis(name, a, len(x), x)
+    return x
+
+
+def _swapaxes(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x = list(named["x"])
+    a = _axis(name, args["axis1"], len(x), tuple(x))
+    b = _axis(name, args["axis2"], len(x), tuple(x))
+    x[a], x[b] = x[b], x[a]
+    return tuple(x)
+
+
+def _moveaxis(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x, source, destination = named["x"], args["source"], args["destination"]
+    sources = [source] if _is_int(source) else _ints(name, source)
+    destinations = [destination] if _is_int(destination) else _ints(name, destination)
+    if len(sources) != len(destinations):
+        raise ShapeError(
+            f"{name}: {len(sources)} source axes and {len(destinations)} destination axes",
+            argument="destination",
+        )
+    sources = [_axis(name, a, len(x), x) for a in sources]
+    destinations = [_axis(name, a, len(x), x) for a in destinations]
+    for axes, what in ((sources, "source"), (destinations, "destination")):
+        if len(set(axes)) != len(axes):
+            raise ShapeError(f"{name}: the {what} axes {tuple(axes)} repeat an axis", argument=what)
+    order = [i for i in range(len(x)) if i not in sources]
+    for dest, src in sorted(zip(destinations, sources)):
+        order.insert(dest, src)
+    return tuple(x[i] for i in order)
+
+
+def _broadcast_to(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x, target = named["x"], args["shape"]
+    if not isinstance(target, list) or not all(d is None or (_is_int(d) and d >= 0) for d in target):
+        raise KeyError(name)
+    target = tuple(target)
+    # One way only: each axis of x is 1 (or free) or already the target's size.
+    if len(x) > len(target) or any(
+        d is not None and t is not None and d not in (1, t) for d, t in zip(x[::-1], target[::-1])
+    ):
+        raise ShapeError(
+            f"{name}: shape {_fmt(x)} cannot be broadcast to {_fmt(target)}",
+            "each axis must be 1 or the target's size; missing axes are added in front",
+            argument="shape",
+        )
+    return target
+
+
+def _take(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x, axis = named["x"], args.get("axis")
+    indices = _array_shape(name, args["indices"])
+    if axis is None:  # from the flattened tensor
+        return indices
+    axis = _axis(name, axis, len(x), x)
+    return (*x[:axis], *indices, *x[axis + 1 :])
+
+
+def _dot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    a, b = named["x1"], named["x2"]
+    if not a or not b:  # a scalar: multiply
+        return broadcast(name, a, b)
+    if len(b) == 1:  # contract the last axes of both
+        if len(a) > 1 and (a[-1] is None) != (b[0] is None):
+            raise KeyError(name)  # Keras's rule refuses a free axis against a known one
+        if a[-1] is not None and b[0] is not None and a[-1] != b[0]:
+            raise ShapeError(
+                f"{name}: shapes {_fmt(a)} and {_fmt(b)} cannot be multiplied ({a[-1]} != {b[0]})",
+                "the last axes of x1 and x2 must have the same size",
+            )
+        return a[:-1]
+    if a[-1] is not None and b[-2] is not None and a[-1] != b[-2]:
+        raise ShapeError(
+            f"{name}: shapes {_fmt(a)} and {_fmt(b)} cannot be multiplied ({a[-1]} != {b[-2]})",
+            "the last axis of x1 and the second-to-last of x2 must have the same size",
+        )
+    return (*a[:-1], *b[:-2], b[-1])
+
+
+def _tensordot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    a, b, axes = named["x1"], named["x2"], args.get("axes", 2)
+    if _is_int(axes):  # the last ``axes`` axes of x1 against the first of x2
+        if axes < 0:
+            raise KeyError(name)
+        if axes > min(len(a), len(b)):
+            raise ShapeError(
+                f"{name}: axes={axes} contracts more axes than shapes {_fmt(a)} and {_fmt(b)} have",
+                argument="axes",
+            )
+        first, second = list(range(len(a) - axes, len(a))), list(range(axes))
+    elif (
+        isinstance(axes, list)
+        and len(axes) == 2
+        and all(isinstance(side, list) and all(_is_int(i) for i in side) for side in axes)
+    ):
+        first = [_axis(name, i, len(a), a) for i in axes[0]]
+        second = [_axis(name, i, len(b), b) for i in axes[1]]
+        if len(set(first)) != len(first) or len(set(second)) != len(second):
+            raise KeyError(name)
+        if len(first) != len(second):
+            raise ShapeError(
+                f"{name}: axes name {len(first)} axes of x1 and {len(second)} of x2", argument="axes"
+            )
+    else:
+        raise KeyError(name)  # a pair of ints: Keras's rule does not read it
+    for i, j in zip(first, second):
+        if a[i] is not None and b[j] is not None and a[i] != b[j]:
+            raise ShapeError(
+                f"{name}: axis {i} of x1 {_fmt(a)} has size {a[i]}, axis {j} of x2 {_fmt(b)} has size {b[j]}",
+                "the contracted axes must have equal sizes",
+                argument="axes",
+            )
+    return (
+        *(d for i, d in enumerate(a) if i not in first),
+        *(d for j, d in enumerate(b) if j not in second),
+    )
+
+
+def _outer(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    def size(shape: Shape) -> int | None:  # both operands are flattened
+        return None if None in shape else math.prod(shape)  # type: ignore[arg-type]
+
+    return (size(named["x1"]), size(named["x2"]))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ints(name: str, value: Any) -> list[int]:
+    if not isinstance(value, list) or not all(_is_int(v) for v in value):
+        raise KeyError(name)
+    return list(value)
+
+
+def _array_shape(name: str, value: Any) -> Shape:
+    """The shape of a constant (nested lists of numbers), as ``np.array`` gives it; ragged: unknown."""
+    if not isinstance(value, list):
+        return ()
+    inner = {_array_shape(name, v) for v in value}
+    if len(inner) > 1:
+        raise KeyError(name)
+    return (len(value), *(inner.pop() if inner else ()))
+
+
 _LAYOUT = {
     "reshape": _reshape,
     "transpose": _transpose,
@@ -201,6 +469,20 @@ _LAYOUT = {
     "concatenate": _join,
     "stack": _join,
     "matmul": _matmul,
+    "where": _where,
+    "split": _split,
+    "tile": _tile,
+    "repeat": _repeat,
+    "pad": _pad,
+    "flip": _same_shape,
+    "roll": _same_shape,
+    "swapaxes": _swapaxes,
+    "moveaxis": _moveaxis,
+    "broadcast_to": _broadcast_to,
+    "take": _take,
+    "dot": _dot,
+    "tensordot": _tensordot,
+    "outer": _outer,
 }
 
 

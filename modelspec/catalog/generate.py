@@ -508,8 +508,9 @@ def ops() -> dict[str, Any]:
     for name in OPS:
         fn = getattr(keras.ops, name)
         params: dict[str, Any] = {}
+        docs = docstring_args(fn.__doc__)  # "axes: If an integer ... Or, a list" widens the type
         for param in inspect.signature(fn).parameters.values():
-            info = arg_info(param, None)
+            info = arg_info(param, docs.get(param.name))
             if param.name in TENSOR_PARAMS or param.kind is inspect.Parameter.VAR_POSITIONAL:
                 info["kind"] = "tensor"
             if param.kind is inspect.Parameter.VAR_POSITIONAL:
