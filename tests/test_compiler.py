@@ -444,3 +444,14 @@ def test_example_mobilenet_v3_small():
     assert_same_network(model, expected, x)
     operations = [type(op).__name__ for op in model.operations if not isinstance(op, keras.layers.Layer)]
     assert operations.count("Add") == operations.count("Multiply") == 9  # hard-sigmoid in 9 squeeze-excites
+
+
+def test_building_leaves_the_spec_as_it_was():
+    # keras.ops.pad rewrites a pad_width of one-number lists in place ([[1]] -> [(1, 1)]).
+    spec = modelspec.loads(
+        "modelspec: 1\ninputs: {x: [3, 4]}\nlayers:\n  p: {op: pad, inputs: [x], pad_width: [[0], [1], [2]]}\n"
+    )
+    before = spec.to_yaml()
+    first, second = modelspec.build(spec), modelspec.build(spec)
+    assert spec.to_yaml() == before
+    assert first.output.shape == second.output.shape == (None, 5, 8)

@@ -9,6 +9,7 @@ are reported at that node's origin.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -170,7 +171,7 @@ class Compiler:
         """An ``op`` node: ``keras.ops.NAME`` on symbolic tensors, as Keras records it in a functional model."""
         fn = getattr(self.keras.ops, node.op)  # type: ignore[arg-type]
         info = catalog.op(node.op or "")
-        keywords = dict(node.args)
+        keywords = copy.deepcopy(node.args)  # Keras may rewrite a list argument in place (pad's pad_width)
         if isinstance(node.inputs, dict):
             tensors = dict(args)
             operands = tensors.pop(info.variadic) if info is not None and info.variadic in tensors else []
