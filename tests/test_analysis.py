@@ -170,7 +170,14 @@ OP_NODES = [
     ("{op: split, inputs: [a], indices_or_sections: 2}", {"a": [6, 4]}),  # the free batch axis, in two
     ("{op: tile, inputs: [a], repeats: [2, 3]}", {"a": [3, 4]}),
     ("{op: tile, inputs: [a], repeats: [2, 1, 1, 3]}", {"a": [3, 4]}),
-    ("{op: repeat, inputs: [a], repeats: [1, 2, 3], axis: -2}", {"a": [3, 4]}),
+    pytest.param(
+        "{op: repeat, inputs: [a], repeats: [1, 2, 3], axis: -2}",
+        {"a": [3, 4]},
+        marks=pytest.mark.skipif(
+            os.environ.get("KERAS_BACKEND") in ("jax", "torch"),
+            reason="Keras's JAX and PyTorch backends refuse a list of repeats when the model runs",
+        ),
+    ),
     ("{op: repeat, inputs: [a], repeats: 2}", {"a": [3, 4]}),  # axis None: flattened, batch unknown
     ("{op: pad, inputs: [a], pad_width: [[0, 0], [1, 2], [3, 4]]}", {"a": [3, 4]}),
     ("{op: flip, inputs: [a]}", {"a": [3, 4]}),
@@ -180,7 +187,14 @@ OP_NODES = [
     ("{op: broadcast_to, inputs: [a], shape: [2, 4, 3]}", {"a": [1, 3]}),
     ("{op: take, inputs: [a], indices: [0, 2], axis: -1}", {"a": [3, 4]}),
     ("{op: take, inputs: [a], indices: [[0, 2]]}", {"a": [3, 4]}),  # axis None: from the flattened tensor
-    ("{op: dot, inputs: [a, b]}", {"a": [3, 4], "b": [4, 5]}),
+    pytest.param(
+        "{op: dot, inputs: [a, b]}",
+        {"a": [3, 4], "b": [4, 5]},
+        marks=pytest.mark.skipif(
+            os.environ.get("KERAS_BACKEND") == "torch",
+            reason="Keras's PyTorch backend runs an N-d dot as a batched matmul, not as its symbolic shape says",
+        ),
+    ),
     ("{op: dot, inputs: [a], x2: 2.0}", {"a": [3]}),
     # axes=1: x1's last axis against x2's first, its free batch axis (2 when run, as x1's last)
     ("{op: tensordot, inputs: [a, b], axes: 1}", {"a": [3, 2], "b": [5]}),

@@ -455,3 +455,27 @@ def test_building_leaves_the_spec_as_it_was():
     first, second = modelspec.build(spec), modelspec.build(spec)
     assert spec.to_yaml() == before
     assert first.output.shape == second.output.shape == (None, 5, 8)
+
+
+def test_a_stack_with_operations_is_the_same_chain_as_a_functional_model():
+    # keras.Sequential holds layers only: a list with op entries lowers to keras.Model, in the same order.
+    spec = modelspec.loads(
+        "modelspec: 1\ninputs: {x: [16]}\nlayers:\n  - {type: Dense, units: 16}\n  - {op: relu6}\n"
+        "  - {op: multiply, x2: 0.5}\n  - {op: mean, axis: -1, keepdims: true, name: pooled}\n"
+        "  - {type: Dense, units: 2}\n"
+    )
+    x = keras.Input((16,))
+    h = keras.layers.Dense(16)(x)
+    h = keras.ops.mean(keras.ops.multiply(keras.ops.relu6(h), 0.5), axis=-1, keepdims=True)
+    expected = keras.Model(x, keras.layers.Dense(2)(h))
+    built = modelspec.build(spec)
+    assert_same_network(built, expected)
+    assert "pooled" in [operation.name for operation in built.operations]  # a named op keeps its name
+
+
+def test_a_stack_with_operations_needs_its_input_declared():
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.loads("modelspec: 1\nlayers:\n  - {type: Dense, units: 4}\n  - {op: relu6}\n")
+    (problem,) = info.value.problems
+    assert (problem.code, problem.line, problem.path) == ("no-inputs", 4, ("layers", 1, "op"))
+    assert "keras.ops.relu6" in problem.message

@@ -383,3 +383,33 @@ def test_block_libraries_validate_and_do_not_build(capsys):
     assert "block library: 2 blocks" in capsys.readouterr().out
     assert main(["build", str(SPECS / "blocks" / "common.yaml"), "-o", "/tmp/never.keras"]) == 1
     assert "block library has no layers" in capsys.readouterr().err
+
+
+def test_a_block_leaves_out_the_nodes_its_chosen_outputs_do_not_use():
+    # The design's own pattern: outputs chosen by a param. The node not chosen is computed by nothing.
+    text = """modelspec: 1
+inputs: {x: [8]}
+blocks:
+  res:
+    params: {residual: true}
+    layers:
+      d: {type: Dense, units: 8, inputs: x}
+      bn: {type: BatchNormalization}
+      add: {op: add, inputs: [x, bn]}
+    outputs: "${'add' if residual else 'bn'}"
+layers:
+  plain: {block: res, residual: false, inputs: x}
+  skip: {block: res, inputs: plain}
+  head: {type: Dense, units: 1}
+"""
+    layers = flat_layers(text)
+    assert list(layers) == ["plain-d", "plain-bn", "skip-d", "skip-bn", "skip-add", "head"]
+    assert layers["skip-d"].inputs == "plain-bn"
+    model = modelspec.build(modelspec.loads(text))
+    assert [layer.name for layer in model.layers if layer.name.startswith("plain")] == ["plain-d", "plain-bn"]
+
+
+def test_a_node_written_at_top_level_and_used_by_nothing_is_still_an_error():
+    text = "modelspec: 1\nparams: {r: false}\ninputs: {x: [4]}\nlayers:\n  d: {type: Dense, units: 4}\n  add: {op: add, inputs: [x, d]}\n  out: {type: Dense, units: 1, inputs: \"${'add' if r else 'd'}\"}\n"
+    (p,) = problems(text)
+    assert p.code == "unused-node" and p.line == 6

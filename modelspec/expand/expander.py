@@ -279,11 +279,33 @@ class _Expander(Collector):
                     flat["outputs"] = last
         except _Failed:
             pass
+        if isinstance(self.layers, dict) and not self.problems and flat.get("outputs") is not None:
+            self.prune(flat["outputs"])
         flat["layers"] = _in_order(self.layers) if isinstance(self.layers, dict) else self.layers
         for k in ("outputs", "compile", "train"):  # the spec's order
             if k in flat:
                 flat[k] = flat.pop(k)
         return None if self.problems else flat
+
+    def prune(self, outputs: Any) -> None:
+        """Leave out the nodes of block instances that nothing uses, as a Keras functional model does.
+
+        A block whose ``outputs`` is chosen by a param (``"${'add' if residual else 'bn'}"``) keeps
+        the node it did not choose in its body; the instance computes only what its outputs need.
+        A node written at top level and used by nothing stays, for the graph stage to report.
+        """
+        layers: dict[str, Any] = self.layers  # type: ignore[assignment]
+        wanted = [split_reference(r)[0] for r in _strings(outputs)]
+        reached: set[str] = set()
+        while wanted:
+            name = wanted.pop()
+            if name in reached or name not in layers:
+                continue
+            reached.add(name)
+            data = layers[name]
+            wanted += [split_reference(r)[0] for r in _strings([data.get("inputs"), data.get("share")])]
+        for name in [n for n in layers if n not in reached and self.origins[("layers", n)].chain]:
+            del layers[name]
 
     def main_scope(self, overrides: dict[str, Any], variant: str | None) -> dict[str, Any]:
         spec = self.spec

@@ -98,7 +98,20 @@ class _GraphBuilder(Collector):
             label = f"'{entry.name}'" if entry.name is not None else f"layers[{i}]"
             nodes.append(_node(name, entry, above, at, entry.name, label))
             above = Ref(name)
-        return self.graph(nodes, Ref(nodes[-1].name) if nodes else None, "Sequential")
+        operations = [node for node in nodes if node.op is not None]
+        if not operations:
+            return self.graph(nodes, Ref(nodes[-1].name) if nodes else None, "Sequential")
+        # keras.Sequential holds layers only: a stack with operations is the same chain as a functional model.
+        if not spec.inputs:
+            self.error(
+                operations[0].origin.at("op"),
+                "no-inputs",
+                f"{operations[0].label} is an operation (keras.ops.{operations[0].op}): a stack with "
+                "operations is built as a functional model, which needs its input declared",
+                "declare the input under 'inputs', e.g. `inputs: {x: {shape: [16]}}`",
+                key=True,
+            )
+        return self.graph(nodes, Ref(nodes[-1].name), "Functional")
 
     # -- the mapping form --------------------------------------------------
 
@@ -186,6 +199,14 @@ class _GraphBuilder(Collector):
             target = entries[target].share  # type: ignore[assignment]
         if target in seen:
             self.error(at, "share-target", f"'share' goes round in a circle: {' -> '.join([*seen, target])}")
+            return None
+        if target in entries and entries[target].op is not None:
+            self.error(
+                at,
+                "share-target",
+                f"'share' names '{target}', which is an op node (keras.ops.{entries[target].op}), not a layer",
+                "an operation has no weights to share: repeat the op entry on the other input instead",
+            )
             return None
         if target not in entries:
             what = "an input, not a layer" if target in self.spec.inputs else "unknown"
@@ -334,4 +355,4 @@ def _node(
 
 def _default_name(entry: LayerSpec, index: int) -> str:
     """The name of an unnamed list entry in messages: its type and position."""
-    return f"{entry.type or 'layer'}#{index}"
+    return f"{entry.type or entry.op or 'layer'}#{index}"

@@ -198,8 +198,8 @@ class Compiler:
         # which can be the name of a node of the spec: it gets its node's name, unique in the model.
         history = getattr(result, "_keras_history", None)
         operation = getattr(history, "operation", None)
-        if operation is not None and not isinstance(operation, self.keras.layers.Layer):
-            operation.name = node.name
+        if operation is not None and not isinstance(operation, self.keras.layers.Layer) and node.keras_name:
+            operation.name = node.keras_name
         return result
 
     def first_call_argument(self, node: Node) -> str | None:

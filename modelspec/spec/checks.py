@@ -47,7 +47,7 @@ class _Checker(Collector):
                 if entry is None:  # an entry with schema errors (see convert._check_valid_parts)
                     continue
                 at = spec.entry_origin(i)
-                for k in (*_MAPPING_ONLY, "op"):
+                for k in _MAPPING_ONLY:
                     if getattr(entry, k) is not None:
                         self.error(
                             at.at(k),
@@ -83,7 +83,7 @@ class _Checker(Collector):
 
     def entry(self, entry: LayerSpec, at: Origin) -> None:
         if entry.share is not None:
-            extra = (["type"] if entry.type is not None else []) + list(entry.args)
+            extra = [k for k in ("type", "op") if getattr(entry, k) is not None] + list(entry.args)
             for k in extra:
                 self.error(
                     at.at(k),
