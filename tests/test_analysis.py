@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import CASES, ROOT, SPECS, static_analysis_mismatches
+from conftest import CASES, ROOT, SPECS, flat, static_analysis_mismatches
 from test_export import APPLICATIONS, _custom_objects
 
 import modelspec
@@ -201,6 +201,23 @@ OP_NODES = [
     ("{op: tensordot, inputs: [a, b], axes: 0}", {"a": [3], "b": [2]}),
     ("{op: tensordot, inputs: [a, b], axes: [[2], [1]]}", {"a": [3, 4], "b": [4, 5]}),  # axes as two lists
     ("{op: outer, inputs: [a, b]}", {"a": [3], "b": [4]}),
+    # element-wise, sorting, cumulative, encodings
+    ("{op: sin, inputs: [a]}", {"a": [3, 4]}),
+    ("{op: log_sigmoid, inputs: [a]}", {"a": [3]}),
+    ("{op: arctan2, inputs: [a, b]}", {"a": [3, 1], "b": [3, 4]}),
+    ("{op: stop_gradient, inputs: [a]}", {"a": [3]}),
+    ("{op: zeros_like, inputs: [a]}", {"a": [3, 4]}),
+    ("{op: sort, inputs: [a], axis: 1}", {"a": [3, 4]}),
+    ("{op: tril, inputs: [a], k: -1}", {"a": [3, 3]}),
+    ("{op: any, inputs: [a], axis: -1, keepdims: true}", {"a": [3, 4]}),
+    ("{op: all, inputs: [a], axis: 1}", {"a": [3, 4]}),
+    ("{op: cumsum, inputs: [a], axis: -1}", {"a": [3, 4]}),
+    ("{op: cumprod, inputs: [a]}", {"a": [3, 4]}),  # axis None: the flattened tensor
+    ("{op: one_hot, inputs: [a], num_classes: 5}", {"a": [3]}),
+    ("{op: one_hot, inputs: [a], num_classes: 5, axis: 1}", {"a": [3]}),
+    ("{op: top_k, inputs: [a], k: 2}", {"a": [3, 4]}),
+    ("{op: glu, inputs: [a]}", {"a": [3, 4]}),
+    ("{op: unstack, inputs: [a], axis: 1}", {"a": [3, 4]}),
 ]
 
 
@@ -222,7 +239,7 @@ def test_operation_shapes_equal_what_keras_builds(entry, inputs, tmp_path):
     rng = np.random.default_rng(0)
     data = [rng.random((2, *shape), dtype=np.float32) for shape in inputs.values()]
     ran = model.predict(data if len(data) > 1 else data[0], verbose=0)
-    ran = ran if isinstance(ran, list) else [ran]
+    ran = [r for out in (ran if isinstance(ran, list) else [ran]) for r in flat(out)]  # top_k: a tuple
     assert len(ran) == len(symbolic)
     assert all(_fits(r.shape, s) for r, s in zip(ran, symbolic)), ([r.shape for r in ran], symbolic)
 
@@ -289,6 +306,24 @@ OP_SHAPE_ERRORS = [
         (4, 38),
         "flip: axis -3 is out of range for shape (None, 3)",
     ),
+    (
+        "{op: top_k, inputs: [a], k: 5}",
+        "{a: [3, 4]}",
+        (4, 36),
+        "top_k: k=5 of the last axis of (None, 3, 4), which has 4",
+    ),
+    (
+        "{op: glu, inputs: [a]}",
+        "{a: [3]}",
+        (4, 3),
+        "glu: axis 1 of (None, 3) has odd size 3: it is split into two halves",
+    ),
+    (
+        "{op: unstack, inputs: [a], num: 3, axis: 1}",
+        "{a: [4]}",
+        (4, 40),
+        "unstack: num=3, but axis 1 of (None, 4) has 4",
+    ),
 ]
 
 
@@ -333,7 +368,7 @@ def test_every_allowlisted_operation_has_a_shape_rule():
     from modelspec import catalog
     from modelspec.analysis.ops import has_op_rule
 
-    assert len(catalog.op_names()) == 85
+    assert len(catalog.op_names()) == 120
     assert [name for name in catalog.op_names() if not has_op_rule(name)] == []
 
 

@@ -23,14 +23,18 @@ UNARY = frozenset({
     "relu", "relu6", "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "silu", "swish", "gelu", "elu",
     "selu", "leaky_relu", "softplus", "softsign", "tanh", "erf", "softmax", "log_softmax", "normalize",
     "abs", "square", "sqrt", "rsqrt", "exp", "log", "log1p", "sign", "round", "floor", "ceil", "negative",
-    "reciprocal", "logical_not", "clip", "cast",
+    "reciprocal", "logical_not", "clip", "cast", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh",
+    "cosh", "expm1", "log2", "log10", "log_sigmoid", "sparse_plus", "hard_tanh", "celu", "squareplus",
+    "isnan", "isfinite", "zeros_like", "ones_like", "stop_gradient", "sort", "argsort", "tril", "triu",
 })  # fmt: skip
 BINARY = frozenset({
     "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "mod", "power", "maximum",
     "minimum", "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and",
-    "logical_or",
+    "logical_or", "logical_xor", "arctan2",
 })  # fmt: skip
-REDUCTIONS = frozenset({"mean", "sum", "max", "min", "prod", "var", "std", "logsumexp", "argmax", "argmin"})
+REDUCTIONS = frozenset({
+    "mean", "sum", "max", "min", "prod", "var", "std", "logsumexp", "argmax", "argmin", "any", "all",
+})  # fmt: skip
 
 
 def has_op_rule(name: str) -> bool:
@@ -461,7 +465,62 @@ def _array_shape(name: str, value: Any) -> Shape:
     return (len(value), *(inner.pop() if inner else ()))
 
 
+def _cumulative(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x, axis = named["x"], args.get("axis")
+    if axis is None:  # over the flattened tensor
+        return (None if None in x else math.prod(x),)  # type: ignore[arg-type]
+    _axis(name, axis, len(x), x)
+    return x
+
+
+def _one_hot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x, classes, axis = named["x"], args["num_classes"], args.get("axis", -1)
+    if not _is_int(classes) or not _is_int(axis):
+        raise KeyError(name)
+    at = _axis(name, axis, len(x) + 1, (*x, classes))  # the new axis, counted in the output
+    return (*x[:at], classes, *x[at:])
+
+
+def _top_k(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape]:
+    x, k = named["x"], args["k"]
+    if not x or not _is_int(k):
+        raise KeyError(name)
+    if x[-1] is not None and not 0 <= k <= x[-1]:
+        raise ShapeError(f"{name}: k={k} of the last axis of {_fmt(x)}, which has {x[-1]}", argument="k")
+    values = (*x[:-1], k)
+    return [values, values]  # the values and their indices
+
+
+def _glu(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    x = named["x"]
+    axis = _axis(name, args.get("axis", -1), len(x), x)
+    size = x[axis]
+    if size is not None and size % 2:
+        raise ShapeError(
+            f"{name}: axis {axis} of {_fmt(x)} has odd size {size}: it is split into two halves",
+            argument="axis",
+        )
+    return tuple((None if d is None else d // 2) if i == axis else d for i, d in enumerate(x))
+
+
+def _unstack(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape]:
+    x = named["x"]
+    axis = _axis(name, args.get("axis", 0), len(x), x)
+    count = x[axis] if args.get("num") is None else args["num"]
+    if not _is_int(count):
+        raise KeyError(name)  # a free axis: how many outputs is known only when it runs
+    if x[axis] is not None and count != x[axis]:
+        raise ShapeError(f"{name}: num={count}, but axis {axis} of {_fmt(x)} has {x[axis]}", argument="num")
+    return [x[:axis] + x[axis + 1 :]] * count
+
+
 _LAYOUT = {
+    "cumsum": _cumulative,
+    "cumprod": _cumulative,
+    "one_hot": _one_hot,
+    "top_k": _top_k,
+    "glu": _glu,
+    "unstack": _unstack,
     "reshape": _reshape,
     "transpose": _transpose,
     "expand_dims": _expand_dims,

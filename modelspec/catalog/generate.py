@@ -495,10 +495,15 @@ OPS = (
     "repeat", "pad", "flip", "roll", "swapaxes", "moveaxis", "broadcast_to", "cast", "take",
     # linear algebra
     "matmul", "dot", "einsum", "tensordot", "outer",
+    # more element-wise functions, sorting, cumulative sums, encodings
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "expm1", "log2", "log10",
+    "log_sigmoid", "sparse_plus", "hard_tanh", "celu", "squareplus", "glu", "isnan", "isfinite",
+    "logical_xor", "zeros_like", "ones_like", "stop_gradient", "sort", "argsort", "tril", "triu", "any",
+    "all", "cumsum", "cumprod", "one_hot", "top_k", "unstack",
 )  # fmt: skip
 """The ``keras.ops`` functions a spec may call as ``op`` nodes: tensor functions, no control flow or I/O."""
 
-TENSOR_PARAMS = frozenset({"x", "x1", "x2", "xs", "condition", "operands", "a", "b"})
+TENSOR_PARAMS = frozenset({"x", "x1", "x2", "xs", "condition", "operands", "a", "b", "variable"})
 """Parameter names of ``keras.ops`` functions that take tensors (what an ``op`` node's ``inputs`` feed)."""
 
 
