@@ -384,6 +384,7 @@ def test_split_outputs_are_picked_by_index(write_spec, capsys):
     assert graph.analysis.outputs == [(None, 1, 4), (None, 3, 3)]
     model = modelspec.build(path)
     assert [tuple(t.shape) for t in model.outputs] == graph.analysis.outputs
+    assert "parts" in [operation.name for operation in model.operations]  # named after its node
     path.write_text(path.read_text().replace("'parts[0]'", "'parts[3]'"))
     assert main(["validate", str(path)]) == 1
     assert "'parts[3]': node 'parts' has 3 outputs" in capsys.readouterr().err

@@ -133,6 +133,9 @@ def test_cli_set_and_variant(capsys):
     assert "did you mean 'alpha'?" in capsys.readouterr().err
     assert main(["validate", str(SPECS / "mobilenet_v2.yaml"), "--set", "alpha"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["validate", str(SPECS / "mobilenet_v2.yaml"), "--set", "alpha=[1, 2"]) == 2  # not YAML
+    err = capsys.readouterr().err
+    assert "--set alpha: invalid YAML" in err and "Traceback" not in err
 
 
 def test_block_bodies_see_their_params_then_their_file_params_and_i_n():

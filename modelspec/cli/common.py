@@ -140,7 +140,12 @@ def spec_params(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"modelspec: error: --set takes KEY=VALUE, got {item!r}")
-        params[key.strip()] = parse(text, f"--set {key.strip()}").data
+        try:
+            params[key.strip()] = parse(text, f"--set {key.strip()}").data
+        except SpecError as e:  # a value that is not YAML: the command line is wrong, not the spec
+            raise UsageError(
+                f"modelspec: error: --set {key.strip()}: {e.problems[0].message} (got {text!r})"
+            ) from None
     return params
 
 

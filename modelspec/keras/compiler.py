@@ -196,7 +196,8 @@ class Compiler:
             ) from None
         # Keras names the operation after its function ('add', 'add_1', ... by a per-process counter),
         # which can be the name of a node of the spec: it gets its node's name, unique in the model.
-        history = getattr(result, "_keras_history", None)
+        first = result[0] if isinstance(result, (list, tuple)) and result else result  # split, top_k, unstack
+        history = getattr(first, "_keras_history", None)
         operation = getattr(history, "operation", None)
         if operation is not None and not isinstance(operation, self.keras.layers.Layer) and node.keras_name:
             operation.name = node.keras_name
