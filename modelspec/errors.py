@@ -99,6 +99,7 @@ CODES: dict[str, str] = {
     "export-lossy": "warning: export left something out (a model subclass's own methods, compile settings)",
     # hostile inputs
     "path-outside": "a path in the spec leads outside its folder and the working folder (allowed with --allow-outside)",
+    "path-relative": "a flat spec written to another folder names a path relative to the spec's folder (a warning)",
     "path-protected": "a callback would write to the spec's folder or an ancestor, the spec, its data, or another path of the spec",
     "path-exists": "a callback would write over an existing file or folder (files: `train --overwrite`; folders: never)",
     "output-count": "a list of losses or loss weights does not have one entry per model output",

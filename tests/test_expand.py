@@ -416,3 +416,19 @@ def test_a_node_written_at_top_level_and_used_by_nothing_is_still_an_error():
     text = "modelspec: 1\nparams: {r: false}\ninputs: {x: [4]}\nlayers:\n  d: {type: Dense, units: 4}\n  add: {op: add, inputs: [x, d]}\n  out: {type: Dense, units: 1, inputs: \"${'add' if r else 'd'}\"}\n"
     (p,) = problems(text)
     assert p.code == "unused-node" and p.line == 6
+
+
+def test_expand_into_another_folder_warns_about_each_relative_path(tmp_path, capsys):
+    assert main(["expand", str(SPECS / "iris.yaml"), "-o", str(tmp_path / "flat.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "iris.yaml:23:11: warning: train.data.path: '../data/iris.csv' is read against the spec's folder"
+        in err
+    )
+    assert repr(str(tmp_path.parent / "data" / "iris.csv")) in err  # what the copy would read
+    beside = SPECS / "flat-iris-test.yaml"
+    try:
+        assert main(["expand", str(SPECS / "iris.yaml"), "-o", str(beside)]) == 0
+        assert "warning" not in capsys.readouterr().err
+    finally:
+        beside.unlink(missing_ok=True)

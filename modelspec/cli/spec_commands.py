@@ -19,6 +19,7 @@ from .common import (
     report,
     spec_files,
     spec_params,
+    warn,
     write_output,
 )
 
@@ -168,6 +169,25 @@ def summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def warn_moved_paths(spec: Any, output: str) -> None:
+    """Warn about each relative path of a spec copied into another folder: the copy reads other files."""
+    from ..spec.paths import relative_paths, spec_folder
+
+    here, there = spec_folder(spec), os.path.dirname(os.path.abspath(output))
+    if os.path.realpath(here) == os.path.realpath(there):
+        return
+    warn(
+        origin.problem(
+            "path-relative",
+            f"'{path}' is read against the spec's folder; the copy in {there} reads "
+            f"{os.path.normpath(os.path.join(there, path))!r} instead",
+            f"write the flat spec beside the spec ({here}), or copy the file along",
+            severity="warning",
+        )
+        for origin, path in relative_paths(spec)
+    )
+
+
 def expand(args: argparse.Namespace) -> int:
     spec, _, _ = load_graph(args)
     header = f"# {args.spec}, expanded by `modelspec expand`"
@@ -183,6 +203,7 @@ def expand(args: argparse.Namespace) -> int:
             raise UsageError("modelspec expand: error: the output would overwrite the spec it reads")
         write_output(args.output, "expanded spec", lambda p: write_text_atomically(p, text))
         print(f"wrote {args.output} ({len(spec.layers)} layers)")
+        warn_moved_paths(spec, args.output)
     else:
         sys.stdout.write(text)
     return EXIT_OK

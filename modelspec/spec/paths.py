@@ -215,6 +215,21 @@ def callback_outputs(spec: ModelSpec) -> list[Output]:
     return found
 
 
+def relative_paths(spec: ModelSpec) -> list[tuple[Origin, str]]:
+    """The relative paths the spec names (its data, its callbacks' files), each with its origin.
+
+    They are read against the spec's folder, so a copy of the spec in another folder reads
+    other files: ``modelspec expand -o`` warns about each.
+    """
+    found = []
+    if spec.train is not None and spec.train.data is not None:
+        path = spec.train.data.path
+        if isinstance(path, str) and not os.path.isabs(path):
+            found.append((spec.at("train", "data", "path"), path))
+    found += [(out.at, out.written) for out in callback_outputs(spec) if not os.path.isabs(out.written)]
+    return found
+
+
 def check_paths(spec: ModelSpec, protect: Iterable[str] = ()) -> list[Problem]:
     """Every problem with the paths an (expanded) spec names, under the policy in force.
 
