@@ -25,6 +25,7 @@ __all__ = [
     "ObjectInfo",
     "OpInfo",
     "catalog",
+    "dtypes",
     "keras_version",
     "layer",
     "layer_types",
@@ -179,6 +180,11 @@ def catalog() -> dict[str, Any]:
     """
     with CATALOG_PATH.open(encoding="utf-8") as f:
         return json.load(f)
+
+
+def dtypes() -> list[str]:
+    """The dtype names Keras accepts (``float32``, ``int64``, ``bool``, ...), sorted (shared list)."""
+    return catalog()["dtypes"]
 
 
 def keras_version() -> str:

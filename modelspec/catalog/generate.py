@@ -516,6 +516,8 @@ def ops() -> dict[str, Any]:
         docs = docstring_args(fn.__doc__)  # "axes: If an integer ... Or, a list" widens the type
         for param in inspect.signature(fn).parameters.values():
             info = arg_info(param, docs.get(param.name))
+            if param.name == "axis" and "type" not in info:  # "axis or axes": an int or a list of them
+                info["type"] = "list"
             if param.name in TENSOR_PARAMS or param.kind is inspect.Parameter.VAR_POSITIONAL:
                 info["kind"] = "tensor"
             if param.kind is inspect.Parameter.VAR_POSITIONAL:
@@ -533,13 +535,16 @@ def generate() -> dict[str, Any]:
     """The catalog of the installed Keras, as written to ``catalog.json``.
 
     Returns:
-        ``keras_version``, ``layers``, ``ops``, ``refused``, ``objects`` and
-        ``refused_objects``.
+        ``keras_version``, ``dtypes``, ``layers``, ``ops``, ``refused``, ``objects``
+        and ``refused_objects``.
     """
+    from keras.src.backend.common.dtypes import ALLOWED_DTYPES  # no public list of the dtype names
+
     found_layers, refused_layers = layers()
     found_objects, refused_objects = objects()
     return {
         "keras_version": keras.__version__,
+        "dtypes": sorted(ALLOWED_DTYPES),
         "layers": found_layers,
         "objects": found_objects,
         "ops": ops(),

@@ -167,6 +167,11 @@ class _Checker(Collector):
                 )
                 if wrong:
                     self.error(at.at(key), "wrong-argument-type", f"expected {wrong}, got {received(value)}")
+                elif key == "dtype" and isinstance(value, str) and value not in catalog.dtypes():
+                    self.error(
+                        at.at(key), "invalid-value", f"keras.ops.{name}: {shown(value)} is not a Keras dtype",
+                        self.near.hint(value, catalog.dtypes(), "dtypes", f"the dtypes: {', '.join(catalog.dtypes())}"),
+                    )  # fmt: skip
         missing = [n for n, a in info.args.items() if a.required and n not in given and n not in entry.args]
         if missing:
             self.error(
