@@ -2,8 +2,8 @@
 
 Element-wise functions keep or broadcast shapes, reductions drop or keep
 axes, the layout functions move them and the products contract them: every
-function of the allowlist has a rule. ``split`` has several outputs (a list
-of shapes, picked by ``name[i]``). A case a rule cannot decide from the spec
+function of the allowlist has a rule. ``split``, ``top_k`` and ``unstack``
+have several outputs (a list of shapes, picked by ``name[i]``). A case a rule cannot decide from the spec
 (``where`` with only a condition: its shape depends on the data) or that
 Keras's own rule would get wrong is "shape unknown". Operations have no
 weights.
@@ -43,7 +43,7 @@ def has_op_rule(name: str) -> bool:
 
 
 def infer_op(name: str, inputs: Any, args: dict[str, Any], tensors: tuple[str, ...]) -> Shape | list[Shape]:
-    """The output shape of ``keras.ops.NAME`` (a list of shapes for ``split``, one per output).
+    """The output shape of ``keras.ops.NAME`` (a list of shapes for ``split``, ``top_k`` and ``unstack``, one per output).
 
     Args:
         name: The function.
@@ -242,7 +242,7 @@ def _split(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape
 
 def _tile(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     x, repeats = list(named["x"]), args["repeats"]
-    reps = [repeats] if _is_int(repeats) else _ints(name, repeats)
+    reps = _int_or_ints(name, repeats)
     if any(r < 0 for r in reps):
         raise KeyError(name)
     rank = max(len(x), len(reps))
@@ -252,13 +252,13 @@ def _tile(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
 
 def _repeat(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     x, repeats, axis = named["x"], args["repeats"], args.get("axis")
-    reps = [repeats] if _is_int(repeats) else _ints(name, repeats)
+    reps = _int_or_ints(name, repeats)
     if any(r < 0 for r in reps):
         raise KeyError(name)
     if axis is None:  # the flattened tensor
-        if None in x:
+        size = _flat_size(x)
+        if size is None:
             return (None,)
-        size = math.prod(x)  # type: ignore[arg-type]
         if len(reps) == 1:
             return (size * reps[0],)
         if len(reps) != size:
@@ -334,8 +334,7 @@ def _swapaxes(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
 
 def _moveaxis(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     x, source, destination = named["x"], args["source"], args["destination"]
-    sources = [source] if _is_int(source) else _ints(name, source)
-    destinations = [destination] if _is_int(destination) else _ints(name, destination)
+    sources, destinations = _int_or_ints(name, source), _int_or_ints(name, destination)
     if len(sources) != len(destinations):
         raise ShapeError(
             f"{name}: {len(sources)} source axes and {len(destinations)} destination axes",
@@ -439,14 +438,21 @@ def _tensordot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
 
 
 def _outer(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
-    def size(shape: Shape) -> int | None:  # both operands are flattened
-        return None if None in shape else math.prod(shape)  # type: ignore[arg-type]
+    return (_flat_size(named["x1"]), _flat_size(named["x2"]))  # both operands are flattened
 
-    return (size(named["x1"]), size(named["x2"]))
+
+def _flat_size(shape: Shape) -> int | None:
+    """How many elements a tensor of ``shape`` has (its flattened size), None when an axis is free."""
+    return None if None in shape else math.prod(shape)  # type: ignore[arg-type]
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_or_ints(name: str, value: Any) -> list[int]:
+    """An argument given as one int or a list of ints, as a list (else the case is left unknown)."""
+    return [value] if _is_int(value) else _ints(name, value)
 
 
 def _ints(name: str, value: Any) -> list[int]:
@@ -468,7 +474,7 @@ def _array_shape(name: str, value: Any) -> Shape:
 def _cumulative(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     x, axis = named["x"], args.get("axis")
     if axis is None:  # over the flattened tensor
-        return (None if None in x else math.prod(x),)  # type: ignore[arg-type]
+        return (_flat_size(x),)
     _axis(name, axis, len(x), x)
     return x
 

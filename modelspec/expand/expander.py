@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
-from ..errors import Collector, Origin, Problem, SpecError, shown
+from ..errors import Collector, Origin, Problem, SpecError
 from ..source import Document, Source, read_source
 from ..spec import BlockSpec, LayerSpec, ModelSpec, holds_expression, split_reference, to_spec
-from ..spec.models import NAME_PATTERN, VERBATIM_KEYS
+from ..spec.models import NAME_PATTERN, invalid_name
 from .document import ExpandedDocument
 
 if TYPE_CHECKING:
@@ -231,14 +231,7 @@ class _Expander(Collector):
         """An entry's ``name``, evaluated: a valid node name, as the flat names are made of it."""
         value = self.value(entry.name, scope, at.at("name"))
         if not isinstance(value, str) or re.fullmatch(NAME_PATTERN, value) is None:
-            hint = None
-            if isinstance(value, str) and "." in value:
-                hint = f"names cannot hold '.' (the PyTorch backend refuses it): write {shown(value.replace('.', '_'))}"
-            raise self.fail(
-                at.at("name"), "invalid-name",
-                f"{shown(value)} is not a valid name: use letters, digits, '_' and '-', starting with a letter or '_'",
-                hint,
-            )  # fmt: skip
+            raise self.fail(at.at("name"), "invalid-name", *invalid_name(value))
         return value
 
     # -- the whole spec --------------------------------------------------------
@@ -252,7 +245,7 @@ class _Expander(Collector):
             return None
         data = spec.to_data()
         ctx = _Context(root, root.scope, listing=isinstance(spec.layers, list))
-        flat: dict[str, Any] = {k: data[k] for k in VERBATIM_KEYS if k in data}
+        flat: dict[str, Any] = {"modelspec": data["modelspec"]}
         for part in ("name", "description", "seed", "inputs", "compile", "train"):
             if part in data:
                 with contextlib.suppress(_Failed):  # recorded; the other parts are still expanded

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from ..errors import Path, Problem, received, shown, suggest
 from ..source import Document
 from .checks import check_spec
-from .models import MAX_LAYERS, CompileSpec, LayerSpec, ModelSpec, TrainSpec, holds_expression
+from .models import MAX_LAYERS, CompileSpec, LayerSpec, ModelSpec, TrainSpec, holds_expression, invalid_name
 
 
 def to_spec(
@@ -284,11 +284,11 @@ def _translate(source: Document, err: dict) -> _Translated | None:
         code = "invalid-choice"
     elif kind == "string_pattern_mismatch":
         key = loc[-1] == "[key]"
-        message = f"{shown(got)} is not a valid name: use letters, digits, '_' and '-', starting with a letter or '_'"
+        message, dotted = invalid_name(got)
         if "[" in str(got):
             message = f"{shown(got)} is not a valid reference: a name, or name[i] for the i-th output"
-        if "." in str(got) and "block" not in loc:
-            hint = f"names cannot hold '.' (the PyTorch backend refuses it): write {shown(str(got).replace('.', '_'))}"
+        if "block" not in loc:  # ALIAS.NAME is a block's name
+            hint = dotted
         code = "invalid-name"
     elif kind == "value_error":
         message = str(err.get("ctx", {}).get("error", message))

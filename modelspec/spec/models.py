@@ -41,9 +41,6 @@ _OR_EXPRESSION = r"|^[\s\S]*\$\{[\s\S]*$"
 BLOCK_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)?$"
 """A block's name: ``NAME``, or ``ALIAS.NAME`` for a block of an imported file."""
 
-VERBATIM_KEYS = ("modelspec",)
-"""The top-level keys whose values are taken as written: never expressions, so never escaped either."""
-
 DTYPES = (
     "float16", "float32", "float64", "bfloat16",
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -424,9 +421,7 @@ class ModelSpec(_Model):
             data["layers"] = _layers_data(self.layers)
         order = list(ModelSpec.model_fields)
         data = {k: data[k] for k in order if k in data}
-        if not self._expanded:
-            return data
-        return {k: v if k in VERBATIM_KEYS else _escaped(v) for k, v in data.items()}
+        return _escaped(data) if self._expanded else data
 
     def to_yaml(self) -> str:
         """The spec as YAML text; ``loads(spec.to_yaml()) == spec``.
@@ -460,6 +455,17 @@ def _escaped(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _escaped(v) for k, v in value.items()}
     return value
+
+
+def invalid_name(value: Any) -> tuple[str, str | None]:
+    """The message and hint for a node or input name that does not match ``NAME_PATTERN``."""
+    message = (
+        f"{shown(value)} is not a valid name: use letters, digits, '_' and '-', starting with a letter or '_'"
+    )
+    hint = None
+    if "." in str(value):
+        hint = f"names cannot hold '.' (the PyTorch backend refuses it): write {shown(str(value).replace('.', '_'))}"
+    return message, hint
 
 
 def holds_expression(value: Any) -> bool:

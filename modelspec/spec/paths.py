@@ -221,13 +221,10 @@ def relative_paths(spec: ModelSpec) -> list[tuple[Origin, str]]:
     They are read against the spec's folder, so a copy of the spec in another folder reads
     other files: ``modelspec expand -o`` warns about each.
     """
-    found = []
-    if spec.train is not None and spec.train.data is not None:
-        path = spec.train.data.path
-        if isinstance(path, str) and not os.path.isabs(path):
-            found.append((spec.at("train", "data", "path"), path))
-    found += [(out.at, out.written) for out in callback_outputs(spec) if not os.path.isabs(out.written)]
-    return found
+    named = [(out.at, out.written) for out in callback_outputs(spec)]
+    if spec.train is not None:
+        named.insert(0, (spec.at("train", "data", "path"), spec.train.data.path))
+    return [(at, path) for at, path in named if not os.path.isabs(path)]
 
 
 def check_paths(spec: ModelSpec, protect: Iterable[str] = ()) -> list[Problem]:
