@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -48,3 +49,16 @@ def test_a_problem_needs_a_listed_code():
         Problem((), "message", code="no-such-code")
     with pytest.raises(ValueError):
         Problem((), "message")
+
+
+def test_ci_runs_hypothesis_derandomized():
+    """Under CI (``CI`` set, as ``.ci/run`` has it) every property test draws the same examples."""
+    script = (
+        "import sys; sys.path.insert(0, 'tests'); import conftest; from hypothesis import settings; "
+        "print(settings.default.derandomize)"
+    )
+    env = {**os.environ, "CI": "true"}
+    env.pop("HYPOTHESIS_PROFILE", None)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "True"
