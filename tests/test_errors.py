@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import CASES, SPECS
+from conftest import CASES, HANG, SPECS
 
 import modelspec
 from modelspec.cli import main
@@ -334,7 +334,7 @@ def test_file_over_the_size_limit(tmp_path, capsys, monkeypatch):
     path.write_text("modelspec: 1\n" + "#" * (_source.MAX_BYTES + 10) + "\n")
     start = time.perf_counter()
     code, _, err = run_cli(["validate", str(path)], capsys)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < HANG  # a hang guard; speed is benchmarks/bench_validate.py's
     assert code == 1
     assert f"{path}: error: the file is {path.stat().st_size:,} bytes" in err
     assert f"limited to {_source.MAX_BYTES:,} bytes" in err
@@ -395,7 +395,7 @@ def test_alias_bomb_is_refused_fast(write_spec, capsys):
     code, _, err = run_cli(["validate", str(path)], capsys)
     elapsed = time.perf_counter() - start
     print(f"alias bomb refused in {elapsed * 1000:.1f} ms")
-    assert elapsed < 1.0
+    assert elapsed < HANG
     assert code == 1
     assert f"expands to more than {_source.MAX_NODES:,} values" in err
     assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: error:", err, re.M)
@@ -407,7 +407,7 @@ def test_alias_bomb_in_a_value_is_refused_fast():
     start = time.perf_counter()
     with pytest.raises(modelspec.SpecError, match="expands to more than"):
         modelspec.loads(text)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < HANG  # a hang guard; speed is benchmarks/bench_validate.py's
 
 
 @pytest.mark.parametrize("opening,closing", [("[", "]"), ("{a: ", "}")], ids=["lists", "mappings"])
@@ -420,7 +420,7 @@ def test_deep_nesting_is_refused_fast(opening, closing, write_spec, capsys):
     code, _, err = run_cli(["validate", str(path)], capsys)
     elapsed = time.perf_counter() - start
     print(f"{depth:,}-deep nesting refused in {elapsed * 1000:.1f} ms")
-    assert elapsed < 1.0
+    assert elapsed < HANG
     assert code == 1
     assert "RecursionError" not in err
     assert f"{path}:2:" in err and f"nests deeper than {_source.MAX_DEPTH} levels" in err
@@ -440,7 +440,7 @@ def test_too_many_layers(monkeypatch):
     start = time.perf_counter()
     with pytest.raises(modelspec.SpecError) as info:
         modelspec.loads(text, source="huge.yaml")
-    assert time.perf_counter() - start < 10.0  # parsing 100,001 entries; nothing per layer after
+    assert time.perf_counter() - start < HANG  # parsing 100,001 entries; nothing per layer after
     (problem,) = info.value.problems
     assert problem.path == ("layers",) and problem.line == 2
     assert f"{_spec.MAX_LAYERS + 1:,} layers; at most {_spec.MAX_LAYERS:,}" in problem.message
@@ -461,7 +461,7 @@ def test_thousands_of_problems_stay_linear():
     start = time.perf_counter()
     with pytest.raises(modelspec.SpecError) as info:
         modelspec.loads(text)
-    assert time.perf_counter() - start < 10.0
+    assert time.perf_counter() - start < HANG
     assert len(info.value.errors) == n
 
 
