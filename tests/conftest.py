@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 
@@ -25,6 +26,53 @@ CASES = pathlib.Path(__file__).resolve().parent / "cases"
 # Seconds after which a refusal that should be quick has hung. Generous on purpose (a loaded
 # 2-core machine); how fast things are refused is what benchmarks/ measures and prints.
 HANG = 30.0
+
+SLOW = pytest.mark.skipif(
+    not os.environ.get("MODELSPEC_SLOW"),
+    reason="heavy: set MODELSPEC_SLOW=1 (the benchmarks in benchmarks/ run all of them)",
+)
+"""Marks a test (or a parameter) that only runs with MODELSPEC_SLOW=1."""
+
+APPLICATION_FAMILIES = {
+    "VGG16": 32,
+    "ResNet50": 32,
+    "MobileNet": 32,
+    "MobileNetV2": 32,
+    "MobileNetV3Small": 32,  # operation nodes: x + 3.0, x * (1 / 6)
+    "EfficientNetB0": 32,
+    "ConvNeXtTiny": 32,  # nested Sequential models (blocks), LayerScale, operation nodes
+    "Xception": 71,
+    "InceptionV3": 75,
+    "DenseNet121": 32,
+    "NASNetMobile": 32,
+    "InceptionResNetV2": 75,  # CustomScaleLayer
+    "ResNet50V2": 32,
+    "EfficientNetV2B0": 32,
+}
+"""One keras.applications model of each family, by its smallest input side."""
+
+HEAVY_APPLICATIONS = frozenset({"NASNetMobile", "InceptionResNetV2", "ResNet50V2", "EfficientNetV2B0"})
+"""Families whose model takes long enough to build and compare that they run only with MODELSPEC_SLOW."""
+
+
+def application_objects() -> dict:
+    """keras.applications' own layers, which keras.layers does not export: the custom objects they need."""
+    from keras.src.applications.convnext import LayerScale
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    return {"LayerScale": LayerScale, "CustomScaleLayer": CustomScaleLayer}
+
+
+@functools.cache
+def application(name: str, side: int | None = None):
+    """The keras.applications model ``name`` (no weights), built once per test run.
+
+    Callers must not change it (its weights included): later tests get the same object.
+    """
+    import keras
+
+    side = side or APPLICATION_FAMILIES.get(name, 32)
+    return getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3))
 
 
 @pytest.fixture

@@ -9,8 +9,17 @@ import time
 
 import numpy as np
 import pytest
-from conftest import CASES, ROOT, SPECS, flat, static_analysis_mismatches
-from test_export import APPLICATIONS, _custom_objects
+from conftest import (
+    APPLICATION_FAMILIES,
+    CASES,
+    ROOT,
+    SLOW,
+    SPECS,
+    application,
+    application_objects,
+    flat,
+    static_analysis_mismatches,
+)
 
 import modelspec
 from modelspec.analysis import UNKNOWN
@@ -392,15 +401,6 @@ def test_split_outputs_are_picked_by_index(write_spec, capsys):
 
 # -- every keras.applications model, exported --------------------------------------------------
 
-slow = pytest.mark.skipif(
-    not os.environ.get("MODELSPEC_SLOW"),
-    reason="heavy: set MODELSPEC_SLOW=1 (benchmarks/bench_shapes.py runs all)",
-)
-
-FAMILY_MODELS = {param.values[0]: param.values[1] for param in APPLICATIONS}
-"""One model of each family (test_export's), by its smallest input side: always compared."""
-
-
 NOT_ON_TORCH = pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND") == "torch",
     reason="keras.applications refuses NASNet on the torch backend",
@@ -412,19 +412,18 @@ def _applications():
 
     params = []
     for name in sorted(n for n in dir(keras.applications) if n[0].isupper()):
-        marks = [] if name in FAMILY_MODELS else [slow]
+        marks = [] if name in APPLICATION_FAMILIES else [SLOW]
         if name.startswith("NASNet"):
             marks.append(NOT_ON_TORCH)
-        params.append(pytest.param(name, FAMILY_MODELS.get(name, 32), marks=marks))
+        params.append(pytest.param(name, APPLICATION_FAMILIES.get(name, 32), marks=marks))
     return params
 
 
 @pytest.mark.parametrize(("name", "side"), _applications())
 def test_static_analysis_of_every_keras_application_equals_keras(name, side):
-    import keras
 
-    objects = _custom_objects()
-    model = getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3))
+    objects = application_objects()
+    model = application(name, side)
     text = modelspec.from_keras(model, custom_objects=objects).to_yaml()
     graph = modelspec.check(modelspec.loads(text, custom_objects=objects), custom_objects=objects)
     assert graph.analysis.complete, graph.analysis.unknown

@@ -9,24 +9,28 @@ the command line.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import warnings
 
 import keras
 import numpy as np
 import pytest
-from conftest import SPECS, assert_same_network, flat, random_inputs
+from conftest import (
+    APPLICATION_FAMILIES,
+    HEAVY_APPLICATIONS,
+    SLOW,
+    SPECS,
+    application,
+    application_objects,
+    assert_same_network,
+    flat,
+    random_inputs,
+)
 from keras import layers
 
 import modelspec
 from modelspec.cli import main
 from modelspec.keras.export import check_model_file, export_model, op_name
-
-slow = pytest.mark.skipif(
-    not os.environ.get("MODELSPEC_SLOW"),
-    reason="heavy: set MODELSPEC_SLOW=1 (benchmarks/bench_export.py runs all)",
-)
 
 
 def rebuild(model, custom_objects=None):
@@ -376,35 +380,16 @@ def _loosely_equal(a, b):
 # -- keras.applications ----------------------------------------------------------------------
 
 
-def _custom_objects():
-    from keras.src.applications.convnext import LayerScale
-    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
-
-    return {"LayerScale": LayerScale, "CustomScaleLayer": CustomScaleLayer}
-
-
 APPLICATIONS = [
-    pytest.param("VGG16", 32),
-    pytest.param("ResNet50", 32),
-    pytest.param("MobileNet", 32),
-    pytest.param("MobileNetV2", 32),
-    pytest.param("MobileNetV3Small", 32),  # operation nodes: x + 3.0, x * (1 / 6)
-    pytest.param("EfficientNetB0", 32),
-    pytest.param("ConvNeXtTiny", 32),  # nested Sequential models (blocks), LayerScale, operation nodes
-    pytest.param("Xception", 71),
-    pytest.param("InceptionV3", 75),
-    pytest.param("DenseNet121", 32),
-    pytest.param("NASNetMobile", 32, marks=slow),
-    pytest.param("InceptionResNetV2", 75, marks=slow),  # CustomScaleLayer
-    pytest.param("ResNet50V2", 32, marks=slow),
-    pytest.param("EfficientNetV2B0", 32, marks=slow),
+    pytest.param(name, side, marks=[SLOW] if name in HEAVY_APPLICATIONS else [])
+    for name, side in APPLICATION_FAMILIES.items()
 ]
 
 
 @pytest.mark.parametrize(("name", "side"), APPLICATIONS)
 def test_keras_applications_export_and_rebuild_equal(name, side):
-    objects = _custom_objects()
-    model = getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3))
+    objects = application_objects()
+    model = application(name, side)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the custom layers are given: no warning
         _, built = rebuild(model, objects)
@@ -412,8 +397,8 @@ def test_keras_applications_export_and_rebuild_equal(name, side):
 
 
 def test_convnext_stages_share_one_downsampling_block():
-    model = keras.applications.ConvNeXtTiny(weights=None, input_shape=(32, 32, 3))
-    raw = modelspec.from_keras(model, custom_objects=_custom_objects()).to_data()
+    model = application("ConvNeXtTiny")
+    raw = modelspec.from_keras(model, custom_objects=application_objects()).to_data()
     assert set(raw["blocks"]) == {"convnext_tiny_stem", "convnext_tiny_downsampling_block"}
     assert raw["blocks"]["convnext_tiny_downsampling_block"]["params"] == {"filters": "required"}
     instances = {k: v for k, v in raw["layers"].items() if "block" in v}
