@@ -3,7 +3,7 @@
 Keras builds a functional graph recursively, so a chain of about 1,000
 layers exceeds Python's default recursion limit; modelspec builds deep
 models in a worker thread with a larger stack and recursion limit
-(modelspec/keras/deep.py). Each measurement runs in a fresh process (peak
+(modelspec/keras/recursion.py). Each measurement runs in a fresh process (peak
 memory is the process's maximum resident size):
 
     python benchmarks/bench_depth.py                 # 1,000 / 3,000 / 10,000 layers

@@ -45,10 +45,9 @@ def export(args: argparse.Namespace) -> int:
     quiet_keras()
     from ..keras.backend import load_keras
     from ..keras.export import export_model, load_model_file
-    from ..training.modelfile import check_archive
 
     # A zip bomb, a subclassed model, a Lambda layer: refused before anything is unpacked or loaded.
-    model = load_model_file(args.model, objects, archive_check=check_archive)
+    model = load_model_file(args.model, objects)
     exported = export_model(model, source=args.model, custom_objects=objects)
     warn(exported.warnings)
     keras = load_keras()

@@ -4,7 +4,8 @@ Nothing here imports Keras at import time: the compiler takes the ``keras``
 module when it runs.
 """
 
-from .compiler import Compiler, keras_message, keras_problem, to_keras
-from .objects import Objects
+from .compiler import Compiler, keras_problem, to_keras
+from .messages import keras_message
+from .values import Deserializer
 
-__all__ = ["Compiler", "Objects", "keras_message", "keras_problem", "to_keras"]
+__all__ = ["Compiler", "Deserializer", "keras_message", "keras_problem", "to_keras"]

@@ -17,7 +17,9 @@ from .. import catalog
 from ..errors import Origin, SpecError
 from ..graph import Graph, Input, Node, Ref, Refs, walk
 from .backend import load_keras, set_seed
-from .objects import Objects
+from .messages import keras_message
+from .naming import snake_case
+from .values import Deserializer
 
 
 def to_keras(graph: Graph, custom_objects: dict[str, Any] | None = None) -> Any:
@@ -27,22 +29,10 @@ def to_keras(graph: Graph, custom_objects: dict[str, Any] | None = None) -> Any:
         SpecError: Keras refused a layer, a call or the compile step; the
             problem points at the spec line concerned.
     """
-    from .deep import run_deep
+    from .recursion import run_deep
 
     keras = load_keras()
     return run_deep(lambda: Compiler(keras, graph, custom_objects or {}).run(), len(graph.nodes))
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-"""Terminal styling Keras puts in some messages."""
-
-
-def keras_message(error: BaseException) -> str:
-    """Keras's message, first lines only, without the noise of a traceback."""
-    text = " ".join(_ANSI.sub("", str(error)).split())
-    if len(text) > 400:
-        text = text[:397] + "..."
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def keras_problem(
@@ -68,7 +58,7 @@ class Compiler:
     def __init__(self, keras: Any, graph: Graph, custom_objects: dict[str, Any]):
         self.keras = keras
         self.graph = graph
-        self.objects = Objects(keras, custom_objects)
+        self.objects = Deserializer(keras, custom_objects)
         self.names = layer_names(graph)
 
     def run(self) -> Any:
@@ -253,7 +243,7 @@ def layer_names(graph: Graph) -> dict[str, str]:
             continue
         if node.type is None:
             continue
-        base = _snake_case(node.type)
+        base = snake_case(node.type)
         while True:
             n = counters.get(base, 0)
             counters[base] = n + 1
@@ -263,13 +253,6 @@ def layer_names(graph: Graph) -> dict[str, str]:
         taken.add(name)
         names[node.name] = name
     return names
-
-
-def _snake_case(name: str) -> str:
-    """Keras's rule for automatic names: ``BatchNormalization`` -> ``batch_normalization``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _describe(refs: Refs | None) -> str:

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Origin, Problem, SpecError, raise_errors
 from ..graph import Graph
-from ..keras import Compiler, Objects, keras_message, keras_problem
+from ..keras import Compiler, Deserializer, keras_message, keras_problem
 from ..keras.backend import load_keras, set_seed
-from ..keras.deep import run_deep
+from ..keras.recursion import run_deep
 from ..spec import DISTRIBUTIONS, ModelSpec, per_output
 from ..spec.paths import OUTPUTS, check_paths, output_args
 from ..version import __version__
@@ -362,7 +362,7 @@ class _Trainer:
             if _callback_type(self.train.callbacks[i]) == "TensorBoard" and not os.path.lexists(p)
         ]
         made = []
-        objects = Objects(keras, self.objects)
+        objects = Deserializer(keras, self.objects)
         for i, value in enumerate(self.train.callbacks):
             entry = {"type": value} if isinstance(value, str) else value
             entry = {**entry, **paths.get(i, {})}

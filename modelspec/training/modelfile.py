@@ -15,8 +15,10 @@ from typing import Any
 
 from ..errors import Problem, SpecError
 from ..files import write_atomically
+from ..keras.archive import CONFIG_BYTES_PER_LAYER, MAX_MODEL_BYTES, check_archive, config_bytes
 from ..keras.backend import load_keras
-from ..keras.deep import run_deep
+from ..keras.messages import clipped
+from ..keras.recursion import run_deep
 from ..spec.models import literal_separator
 from .data import open_regular
 from .targets import KINDS
@@ -41,57 +43,6 @@ def save_model(model: Any, metadata: dict[str, Any], path: str | os.PathLike) ->
             archive.writestr(METADATA, text)
 
     write_atomically(path, write)
-
-
-MAX_MODEL_BYTES = 4 << 30
-"""Largest model file opened (4 GiB)."""
-MAX_MEMBERS = 1_000
-"""Most entries in a model archive (Keras writes a handful)."""
-MAX_UNPACKED_BYTES = 4 << 30
-"""Largest total size of an archive's entries once unpacked (4 GiB)."""
-MAX_CONFIG_BYTES = 64 << 20
-"""Largest ``config.json`` (the model's architecture; 10,000 layers take a few MiB)."""
-MAX_RATIO = 100
-"""Largest compression ratio of an entry over :data:`RATIO_FLOOR` bytes (Keras stores entries uncompressed)."""
-RATIO_FLOOR = 1 << 20
-
-
-def check_archive(archive: zipfile.ZipFile, size: int) -> str | None:
-    """What makes a model archive unsafe to unpack (a zip bomb), from its directory alone; None when it is fine.
-
-    Nothing is decompressed: the member count, each member's declared size,
-    ``config.json``'s size, the total unpacked size, each member's compression
-    ratio, and whether members share their compressed bytes (overlapping
-    entries, the trick of the largest zip bombs) are read from the zip
-    directory. ``zipfile`` never unpacks more than a member's declared size.
-
-    Args:
-        archive: The open archive.
-        size: The archive file's size in bytes.
-    """
-    members = archive.infolist()
-    if len(members) > MAX_MEMBERS:
-        return f"it holds {len(members):,} entries; a model archive holds at most {MAX_MEMBERS:,}"
-    total = compressed = 0
-    for info in members:
-        if info.file_size > MAX_UNPACKED_BYTES:
-            return f"entry '{info.filename[:80]}' unpacks to {info.file_size:,} bytes; at most {MAX_UNPACKED_BYTES:,}"
-        if info.filename == "config.json" and info.file_size > MAX_CONFIG_BYTES:
-            return f"its config.json is {info.file_size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read"
-        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            return (
-                f"entry '{info.filename[:80]}' unpacks {info.file_size // max(info.compress_size, 1):,} times "
-                f"larger than it is stored (at most {MAX_RATIO}): a zip bomb"
-            )
-        total += info.file_size
-        compressed += info.compress_size
-    if total > MAX_UNPACKED_BYTES:
-        return f"its entries unpack to {total:,} bytes; at most {MAX_UNPACKED_BYTES:,}"
-    if compressed > size:
-        return "its entries share their compressed bytes (overlapping entries): a zip bomb"
-    if "config.json" not in archive.NameToInfo:
-        return "it has no config.json: it is not a Keras model archive"
-    return None
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -125,7 +76,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         try:
             archive = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, EOFError, ValueError) as e:
-            raise fail(f"not a .keras model file (not a valid zip archive: {_message(e)})") from None
+            raise fail(f"not a .keras model file (not a valid zip archive: {clipped(e)})") from None
         except OSError as e:
             raise fail(f"cannot read the file: {e.strerror or e}") from None
         with archive:
@@ -145,14 +96,14 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             try:
                 raw = archive.read(info)
             except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as e:
-                raise fail(f"its {METADATA} cannot be read from the archive: {_message(e)}") from None
+                raise fail(f"its {METADATA} cannot be read from the archive: {clipped(e)}") from None
             except OSError as e:
                 raise fail(f"cannot read the file: {e.strerror or e}") from None
     try:
         metadata = json.loads(raw.decode("utf-8"))
         problem = _check_metadata(metadata)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # the file may come from anywhere
-        problem = f"not JSON ({_message(e)[:200]})"
+        problem = f"not JSON ({clipped(e)[:200]})"
     if problem:
         raise fail(f"the model's {METADATA} is damaged: {problem}")
     return metadata
@@ -221,7 +172,7 @@ def fit_problem(keras: Any, model: Any, metadata: dict[str, Any]) -> str | None:
     try:  # symbolic: nothing is computed
         outputs = model.compute_output_spec(keras.KerasTensor((None, features)))
     except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
-        return f"the model cannot be called on rows of {features} features ({_message(e)[:100]})"
+        return f"the model cannot be called on rows of {features} features ({clipped(e)[:100]})"
     structure = metadata["structure"]
     names = [o["name"] for o in metadata["outputs"]]
     if structure == "dict":
@@ -269,13 +220,13 @@ def load_trained(path: str | os.PathLike, custom_objects: dict[str, Any] | None 
         # Keras reads a deep model's configuration recursively: room for it, by the size of config.json.
         model = run_deep(
             lambda: keras.saving.load_model(name, custom_objects=custom_objects, safe_mode=True),
-            _config_bytes(name) // CONFIG_BYTES_PER_LAYER,
+            config_bytes(name) // CONFIG_BYTES_PER_LAYER,
         )
     except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
         raise SpecError(
             [
                 Problem.in_file(
-                    "model-file", name, f"Keras could not load the model: {_message(e)}", path=("model",)
+                    "model-file", name, f"Keras could not load the model: {clipped(e)}", path=("model",)
                 )
             ]
         ) from None
@@ -295,18 +246,6 @@ def load_trained(path: str | os.PathLike, custom_objects: dict[str, Any] | None 
     return Trained(model, metadata, name)
 
 
-CONFIG_BYTES_PER_LAYER = 300
-"""Fewer bytes than a layer takes in ``config.json``: its size over this bounds the layer count from above."""
-
-
-def _config_bytes(path: str) -> int:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.getinfo("config.json").file_size
-    except (OSError, KeyError, zipfile.BadZipFile, ValueError):
-        return 0
-
-
 def by_name(structure: str, names: list[str], value: Any) -> dict[str, Any]:
     """Output name -> value, from a value in the model's output structure (``single``, ``list``, ``dict``)."""
     if structure == "single":
@@ -323,8 +262,3 @@ def as_structure(structure: str, names: list[str], values: dict[str, Any]) -> An
     if structure == "list":
         return [values[name] for name in names]
     return dict(values)
-
-
-def _message(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:397] + "..." if len(text) > 400 else text or type(error).__name__
