@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Origin
+from ..order import depth_first
 from ..spec import BlockSpec, LayerSpec, split_reference
 from .library import Libraries
 from .ordering import strings
@@ -161,28 +162,26 @@ class Bodies(Scopes, Libraries):
                     names.append(prev)
             return [n for n in names if n in entries and n not in done and n != key]
 
-        done: set[str] = {k for k in env if k in entries}
-        while pending:
-            ready = [k for k in pending if not waits_for(k)]
-            if not ready:
-                cycle = " -> ".join(pending)
-                at = self.entry_at(entries[pending[0]], (*path, pending[0]), ctx)
-                raise self.fail(
-                    at.at("inputs"), "cycle", f"these entries depend on each other in a circle: {cycle}"
-                )
-            for key in ready:
-                pending.remove(key)
-                entry = entries[key]
-                at = self.entry_at(entry, (*path, key), ctx)
-                try:
-                    if raw_inputs[key] is BROKEN:
-                        raise Failed()
-                    value, keep = self.dag_entry(key, entry, at, ctx, env, raw_inputs[key], default(key))
-                except Failed:
-                    value, keep = BROKEN, True
-                env[key] = value
-                kept[key] = keep
-                done.add(key)
+        def cycle(keys: list[str]) -> None:
+            at = self.entry_at(entries[keys[0]], (*path, keys[0]), ctx)
+            names = " -> ".join(keys)
+            raise self.fail(
+                at.at("inputs"), "cycle", f"these entries depend on each other in a circle: {names}"
+            )
+
+        done: set[str] = {k for k in env if k in entries}  # plain layers: their names are known already
+        waiting = set(pending)
+        for key in depth_first(pending, lambda k: [n for n in waits_for(k) if n in waiting], on_cycle=cycle):
+            entry = entries[key]
+            at = self.entry_at(entry, (*path, key), ctx)
+            try:
+                if raw_inputs[key] is BROKEN:
+                    raise Failed()
+                value, keep = self.dag_entry(key, entry, at, ctx, env, raw_inputs[key], default(key))
+            except Failed:
+                value, keep = BROKEN, True
+            env[key] = value
+            kept[key] = keep
         last = first
         for key in keys:
             if kept.get(key):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from typing import Any
 
 from ..errors import Problem
@@ -111,7 +110,7 @@ class _Expander(Bodies):
     def run(self, overrides: dict[str, Any], variant: str | None) -> dict[str, Any] | None:
         spec = self.spec
         root = Library(spec, spec.source, self.main_scope(overrides, variant))
-        self.imports(root, (os.path.abspath(spec.source.name),) if isinstance(spec.source, Source) else ())
+        self.imports(root)
         self.check_blocks(root)
         if self.problems:
             return None

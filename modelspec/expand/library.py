@@ -7,44 +7,101 @@ from typing import Any
 
 from .. import catalog
 from ..errors import Origin, SpecError
-from ..source import read_source
+from ..order import depth_first
+from ..source import Source, read_source
 from ..spec import BlockSpec, to_spec
-from .state import Base, Library
+from ..spec.paths import current_policy, is_outside, outside_problem
+from .state import MAX_IMPORT_DEPTH, Base, Library
 
 
 class Libraries(Base):
     """Imported files loaded once each, and blocks found by name in a file's scope."""
 
-    def imports(self, lib: Library, stack: tuple[str, ...]) -> None:
+    def imports(self, root: Library) -> None:
+        """Load the files the spec imports, and theirs, each once, confined as the spec's other paths are.
+
+        An import is read at its real location (symbolic links followed), so a file reached by
+        two names, or through a folder link that leads back (``loop -> .``), is one file: a
+        cycle is found and named as one. A path leading outside the spec's folder and the
+        working folder is refused before it is read (``path-outside``, unless allowed).
+        """
+        start = self.real_file() or "<spec>"
+        libraries = {start: root}
+        written: dict[tuple[str, str], tuple[Origin, str]] = {}  # (importer, imported) -> the import entry
+
+        def needs(key: str) -> list[str]:
+            lib = libraries[key]
+            found = []
+            for alias, relative in lib.spec.imports.items():
+                at = lib.at("imports", alias)
+                path = self.import_path(lib, relative, at)
+                if path is None:
+                    continue
+                written.setdefault((key, path), (at, relative))
+                if path not in libraries:
+                    loaded = self.load(path, relative, at)
+                    if loaded is None:
+                        continue
+                    libraries[path] = self.loaded[path] = loaded
+                lib.imports[alias] = libraries[path]
+                found.append(path)
+            return found
+
+        def cycle(keys: list[str]) -> None:
+            at, relative = written[(keys[-2], keys[-1])]
+            names = " -> ".join(os.path.basename(k) for k in keys)
+            lib = libraries[keys[-2]]
+            base = lib.doc.base_dir if lib.doc is not None else os.getcwd()
+            linked = os.path.abspath(os.path.join(base, relative)) != keys[-1]
+            hint = f"'{relative}' is {keys[-1]}, through a symbolic link" if linked else None
+            self.error(at, "import-cycle", f"the imports go round in a circle: {names}", hint)
+
+        def too_deep(path: list[str], key: str) -> None:
+            at = written[(path[-1], key)][0]
+            self.error(
+                at, "expand-limit", f"imports nest deeper than {MAX_IMPORT_DEPTH} files",
+                "import the blocks you need from fewer levels of files",
+            )  # fmt: skip
+
+        depth_first([start], needs, on_cycle=cycle, max_depth=MAX_IMPORT_DEPTH, on_too_deep=too_deep)
+
+    def real_file(self) -> str | None:
+        """The spec's own file at its real location; None for a spec made in Python or from a string."""
+        source = self.spec.source
+        if not isinstance(source, Source) or source.name.startswith("<"):
+            return None
+        return os.path.realpath(source.name)
+
+    def import_path(self, lib: Library, relative: str, at: Origin) -> str | None:
+        """The real path an import names, or None when it is refused (the problem recorded)."""
+        if os.path.isabs(relative) or "://" in relative:
+            self.error(at, "import-file", f"imports are files relative to this one, got {relative!r}")
+            return None
         base = lib.doc.base_dir if lib.doc is not None else os.getcwd()
-        for alias, relative in lib.spec.imports.items():
-            at = lib.at("imports", alias)
-            if os.path.isabs(relative) or "://" in relative:
-                self.error(at, "import-file", f"imports are files relative to this one, got {relative!r}")
-                continue
-            path = os.path.abspath(os.path.join(base, relative))
-            if path in stack:
-                cycle = " -> ".join(os.path.basename(p) for p in (*stack[stack.index(path) :], path))
-                self.error(at, "import-cycle", f"the imports go round in a circle: {cycle}")
-                continue
-            if path in self.loaded:
-                lib.imports[alias] = self.loaded[path]
-                continue
-            try:
-                source = read_source(path)
-            except SpecError as e:
-                self.error(at, "import-file", f"cannot import {relative!r}: {e.problems[0].message}")
-                continue
-            spec, problems = to_spec(source, self.custom)
-            self.problems += problems
-            if spec is None:
-                continue
-            sub = Library(spec, source, dict(spec.params))
-            self.loaded[path] = lib.imports[alias] = sub
-            self.imports(sub, (*stack, path))
+        path = os.path.realpath(os.path.join(base, relative))
+        if not current_policy().allow_outside and is_outside(self.spec, path):
+            self.problems.append(outside_problem(at, relative, path))
+            return None
+        return path
+
+    def load(self, path: str, relative: str, at: Origin) -> Library | None:
+        """The library in the file at ``path``, or None when it cannot be read (the problem recorded)."""
+        try:
+            source = read_source(path)
+        except SpecError as e:
+            self.error(at, "import-file", f"cannot import {relative!r}: {e.problems[0].message}")
+            return None
+        spec, problems = to_spec(source, self.custom)
+        self.problems += problems
+        if spec is None:
+            return None
+        return Library(spec, source, dict(spec.params))
 
     def check_blocks(self, root: Library) -> None:
-        """Block names that shadow layer types, and blocks that use themselves (through others or not)."""
+        """Block names that shadow layer types, and blocks that use themselves (through others or not).
+
+        Leaves the blocks in :attr:`block_order`, each after the blocks it uses.
+        """
         libraries = [root, *self.loaded.values()]
         for lib in libraries:
             for name in lib.spec.blocks:
@@ -58,50 +115,30 @@ class Libraries(Base):
                         f"the block name {name!r} is a Keras layer type: an entry could not say which it means",
                         f"rename the block, e.g. '{name[0].lower()}{name[1:]}_block'", key=True,
                     )  # fmt: skip
-        edges: dict[tuple[int, str], list[tuple[int, str]]] = {}
-        for lib in libraries:
-            for name, block in lib.spec.blocks.items():
-                entries = block.layers.values() if isinstance(block.layers, dict) else block.layers
-                targets = []
-                for entry in entries:
-                    if entry is not None and isinstance(entry.block, str) and "${" not in entry.block:
-                        found = self.find_block(entry.block, lib)
-                        if found is not None:
-                            targets.append((id(found[1]), found[1], entry.block.rsplit(".", 1)[-1]))
-                edges[(id(lib), name)] = [(i, n) for i, _, n in targets]
-                for _, target_lib, _ in targets:
-                    edges.setdefault((id(target_lib), "#lib"), [])
         names = {(id(lib), n): (lib, n) for lib in libraries for n in lib.spec.blocks}
-        state: dict[tuple, int] = {}
-        for start in names:
-            stack = [(start, iter(edges.get(start, [])))]
-            trail = [start]
-            state[start] = state.get(start, 0) or 1
-            if state[start] == 2:
-                continue
-            while stack:
-                node, it = stack[-1]
-                nxt = next(it, None)
-                if nxt is None:
-                    stack.pop()
-                    trail.pop()
-                    state[node] = 2
-                    continue
-                if state.get(nxt) == 1:
-                    cycle = [names[n][1] for n in trail[trail.index(nxt) :]] + [names[nxt][1]]
-                    lib, name = names[nxt]
-                    self.error(
-                        lib.at("blocks", name),
-                        "block-cycle",
-                        f"the blocks use each other in a circle: {' -> '.join(cycle)}",
-                        key=True,
-                    )
-                    continue
-                if state.get(nxt) == 2 or nxt not in names:
-                    continue
-                state[nxt] = 1
-                trail.append(nxt)
-                stack.append((nxt, iter(edges.get(nxt, []))))
+
+        def uses(key: tuple[int, str]) -> list[tuple[int, str]]:
+            lib, name = names[key]
+            block = lib.spec.blocks[name]
+            entries = block.layers.values() if isinstance(block.layers, dict) else block.layers
+            found = []
+            for entry in entries:
+                if entry is not None and isinstance(entry.block, str) and "${" not in entry.block:
+                    target = self.find_block(entry.block, lib)
+                    if target is not None:
+                        found.append((id(target[1]), entry.block.rsplit(".", 1)[-1]))
+            return [k for k in found if k in names]
+
+        def cycle(keys: list[tuple[int, str]]) -> None:
+            lib, name = names[keys[-1]]
+            self.error(
+                lib.at("blocks", name),
+                "block-cycle",
+                f"the blocks use each other in a circle: {' -> '.join(names[k][1] for k in keys)}",
+                key=True,
+            )
+
+        self.block_order = [names[k] for k in depth_first(names, uses, on_cycle=cycle)]
 
     def find_block(self, name: str, lib: Library) -> tuple[BlockSpec, Library] | None:
         if "." in name:

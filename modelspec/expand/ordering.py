@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..order import depth_first
 from ..spec import split_reference
 
 
 def in_order(layers: dict[str, Any]) -> dict[str, Any]:
     """Flat layers in the order they are called, each after what it takes (as a reader follows the text)."""
-    ordered: dict[str, Any] = {}
-    for start in layers:
-        stack = [start]
-        while stack:
-            name = stack[-1]
-            if name in ordered:
-                stack.pop()
-                continue
-            entry = layers[name]
-            needs = [split_reference(r)[0] for r in strings(entry.get("inputs"))]
-            needs += [entry["share"]] if isinstance(entry.get("share"), str) else []
-            waiting = [n for n in needs if n in layers and n not in ordered and n not in stack]
-            if waiting:
-                stack.append(waiting[0])
-            else:
-                ordered[name] = entry
-                stack.pop()
-    return ordered
+
+    def takes(name: str) -> list[str]:
+        entry = layers[name]
+        needs = [split_reference(r)[0] for r in strings(entry.get("inputs"))]
+        needs += [entry["share"]] if isinstance(entry.get("share"), str) else []
+        return [n for n in needs if n in layers]
+
+    return {name: layers[name] for name in depth_first(layers, takes)}  # a cycle: the graph stage says
 
 
 def strings(raw: Any) -> list[str]:

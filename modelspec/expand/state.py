@@ -13,6 +13,8 @@ MAX_NODES = 100_000
 """Most layers an expansion may make."""
 MAX_NESTING = 32
 """Deepest nesting of block instances."""
+MAX_IMPORT_DEPTH = 32
+"""Longest chain of files importing files."""
 
 Value = Any
 """What a name stands for once expanded: a flat reference (``'stage1-2-out'``, ``'enc[1]'``), or a list
@@ -84,7 +86,8 @@ class Base(Collector):
         self.layers: dict[str, Any] | list[Any] = [] if isinstance(spec.layers, list) else {}
         self.names: set[str] = set(spec.inputs)
         self.counters: dict[str, int] = {}
-        self.loaded: dict[str, Library] = {}
+        self.loaded: dict[str, Library] = {}  # real path -> the file's library
+        self.block_order: list[tuple[Library, str]] = []
 
     def fail(
         self, at: Origin, code: str, message: str, hint: str | None = None, *, key: bool = False
