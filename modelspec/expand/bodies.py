@@ -7,13 +7,12 @@ from typing import Any
 from ..errors import Origin
 from ..order import depth_first
 from ..spec import BlockSpec, LayerSpec, split_reference
-from .library import Libraries
+from .budget import Budget
 from .ordering import strings
-from .scope import Scopes
 from .state import BROKEN, MAX_NESTING, MAX_NODES, Context, Failed, Frame, Value
 
 
-class Bodies(Scopes, Libraries):
+class Bodies(Budget):
     """Entries to flat layers: a chain (each entry on the one before) or a DAG, and block instances."""
 
     def entry_at(self, entry: LayerSpec, path: tuple, ctx: Context) -> Origin:
@@ -24,11 +23,8 @@ class Bodies(Scopes, Libraries):
     def emit(self, name: str | None, data: dict[str, Any], at: Origin, ctx: Context) -> None:
         """Add one flat layer entry."""
         if len(self.layers) >= MAX_NODES:
-            raise self.fail(
-                at,
-                "expand-limit",
-                f"the expansion makes more than {MAX_NODES:,} layers",
-                "check the repeat counts",
+            raise self.limit(
+                at, f"the expansion makes more than {MAX_NODES:,} layers", "check the repeat counts"
             )
         if ctx.listing:
             if name is not None:
@@ -174,6 +170,7 @@ class Bodies(Scopes, Libraries):
         for key in depth_first(pending, lambda k: [n for n in waits_for(k) if n in waiting], on_cycle=cycle):
             entry = entries[key]
             at = self.entry_at(entry, (*path, key), ctx)
+            self.step(at)
             try:
                 if raw_inputs[key] is BROKEN:
                     raise Failed()
@@ -289,6 +286,7 @@ class Bodies(Scopes, Libraries):
             if entry is None:
                 continue
             at = self.entry_at(entry, (*path, i), ctx)
+            self.step(at)
             try:
                 if not self.condition(entry, ctx.scope, at):
                     continue
@@ -340,7 +338,7 @@ class Bodies(Scopes, Libraries):
             key = "type" if entry.type is not None else "share" if entry.share is not None else "call"
             raise self.fail(at.at(key), "misplaced-key", f"a block instance takes no '{key}'", key=True)
         if ctx.depth >= MAX_NESTING:
-            raise self.fail(at, "expand-limit", f"blocks nest deeper than {MAX_NESTING} levels")
+            raise self.limit(at, f"blocks nest deeper than {MAX_NESTING} levels")
         block_name = self.value(entry.block, ctx.scope, at.at("block"))
         block, lib = self.block(block_name, ctx.lib, at.at("block"))
         if ctx.listing and isinstance(block.layers, dict):
@@ -355,14 +353,6 @@ class Bodies(Scopes, Libraries):
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise self.fail(
                     at.at("repeat"), "wrong-type", f"'repeat' takes a whole number from 0, got {count!r}"
-                )
-            if (
-                len(self.layers) + count > MAX_NODES
-            ):  # each repeat makes a layer at least: refuse before the work
-                raise self.fail(
-                    at.at("repeat"),
-                    "expand-limit",
-                    f"repeat {count:,} would make more than {MAX_NODES:,} layers",
                 )
             if isinstance(block.outputs, list) and len(block.outputs) != 1:
                 raise self.fail(
@@ -382,6 +372,7 @@ class Bodies(Scopes, Libraries):
                 )
             return values[0]
         for k in range(reps):
+            self.step(at)
             ij = {} if count is None else {"i": k, "n": count}
             arg_scope = {**ctx.scope, **ij}
             params = {key: self.value(raw, arg_scope, at.at(key)) for key, raw in entry.args.items()}
@@ -404,6 +395,10 @@ class Bodies(Scopes, Libraries):
                 ctx.listing,
                 (*ctx.frames, frame),
             )
+            if k == 0:  # refused before the work when even its least is too much
+                self.afford(
+                    at if count is None else at.at("repeat"), reps, str(block_name), block, lib, sub.scope
+                )
             body_at = ("blocks", bare, "layers")
             env: dict[str, Value] = dict(zip(block.inputs, values))
             if isinstance(block.layers, dict):
@@ -427,6 +422,8 @@ class Bodies(Scopes, Libraries):
         """The values of the block's inputs, in its order."""
         wanted = block.inputs
         if ctx.listing:  # a stack: each layer takes the one above, whatever it is called
+            if above is BROKEN:  # what failed above is reported: this instance is not expanded on it
+                raise Failed()
             return [above] if wanted else []
         if given is None:
             if len(wanted) == 1 and above is not None:

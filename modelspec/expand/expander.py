@@ -21,9 +21,28 @@ from ..spec import ModelSpec, holds_expression, to_spec
 from .bodies import Bodies
 from .document import ExpandedDocument
 from .ordering import in_order, prune
-from .state import BROKEN, MAX_NESTING, MAX_NODES, Context, Failed, Library, Value
+from .state import (
+    BROKEN,
+    MAX_IMPORT_DEPTH,
+    MAX_NESTING,
+    MAX_NODES,
+    MAX_STEPS,
+    Context,
+    Failed,
+    Library,
+    Limit,
+    Value,
+)
 
-__all__ = ["MAX_NESTING", "MAX_NODES", "expand", "merge_repeats", "needs_expansion"]
+__all__ = [
+    "MAX_IMPORT_DEPTH",
+    "MAX_NESTING",
+    "MAX_NODES",
+    "MAX_STEPS",
+    "expand",
+    "merge_repeats",
+    "needs_expansion",
+]
 
 
 def needs_expansion(spec: ModelSpec) -> bool:
@@ -114,6 +133,7 @@ class _Expander(Bodies):
         self.check_blocks(root)
         if self.problems:
             return None
+        self.foresee()
         data = spec.to_data()
         ctx = Context(root, root.scope, listing=isinstance(spec.layers, list))
         flat: dict[str, Any] = {"modelspec": data["modelspec"]}
@@ -141,7 +161,7 @@ class _Expander(Bodies):
                     flat["outputs"] = self.refs(self.value(outputs, root.scope, at), env, at)
                 elif last is not None and last is not BROKEN:
                     flat["outputs"] = last
-        except Failed:
+        except (Failed, Limit):  # recorded
             pass
         if isinstance(self.layers, dict) and not self.problems and flat.get("outputs") is not None:
             prune(self.layers, self.origins, flat["outputs"])  # type: ignore[arg-type]

@@ -15,10 +15,18 @@ MAX_NESTING = 32
 """Deepest nesting of block instances."""
 MAX_IMPORT_DEPTH = 32
 """Longest chain of files importing files."""
+MAX_STEPS = 400_000
+"""Most steps an expansion may take: each entry gone through (left out by ``if`` or not) and each
+block instance (each repeat) is one. Nodes alone do not bound the work: a block whose entries are all
+left out makes nothing, however often it is used."""
 
 Value = Any
 """What a name stands for once expanded: a flat reference (``'stage1-2-out'``, ``'enc[1]'``), or a list
 of them for an instance with several outputs."""
+
+
+class Limit(Exception):
+    """A limit of the expansion was reached (its one problem recorded): the whole expansion stops."""
 
 
 class Failed(Exception):
@@ -88,9 +96,15 @@ class Base(Collector):
         self.counters: dict[str, int] = {}
         self.loaded: dict[str, Library] = {}  # real path -> the file's library
         self.block_order: list[tuple[Library, str]] = []
+        self.steps = 0  # entries and instances gone through so far (see MAX_STEPS)
 
     def fail(
         self, at: Origin, code: str, message: str, hint: str | None = None, *, key: bool = False
     ) -> Failed:
         self.error(at, code, message, hint, key=key)
         return Failed()
+
+    def limit(self, at: Origin, message: str, hint: str | None = None, *, key: bool = False) -> Limit:
+        """Record the one ``expand-limit`` problem of this expansion; raise what it returns to stop it."""
+        self.error(at, "expand-limit", message, hint, key=key)
+        return Limit()
