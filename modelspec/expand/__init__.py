@@ -5,6 +5,23 @@ every part of which still points at the line it was written on.
 """
 
 from .document import ExpandedDocument
-from .expander import MAX_NESTING, MAX_NODES, expand, merge_repeats, needs_expansion
+from .expander import (
+    MAX_IMPORT_DEPTH,
+    MAX_NESTING,
+    MAX_NODES,
+    MAX_STEPS,
+    expand,
+    merge_repeats,
+    needs_expansion,
+)
 
-__all__ = ["MAX_NESTING", "MAX_NODES", "ExpandedDocument", "expand", "merge_repeats", "needs_expansion"]
+__all__ = [
+    "MAX_IMPORT_DEPTH",
+    "MAX_NESTING",
+    "MAX_NODES",
+    "MAX_STEPS",
+    "ExpandedDocument",
+    "expand",
+    "merge_repeats",
+    "needs_expansion",
+]

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from ..errors import Collector, Origin, Problem
+from ..order import depth_first
 from ..spec import LayerSpec, ModelSpec, per_output, split_reference
 from .model import Graph, Input, Node, Ref, Refs, flatten
 
@@ -235,42 +236,23 @@ class _GraphBuilder(Collector):
     def order(self, nodes: list[Node]) -> list[Node]:
         """Nodes in dependency order; a cycle is reported with its nodes, in order."""
         by_name = {n.name: n for n in nodes}
-        state: dict[str, int] = {}  # 1: on the current path, 2: done
-        ordered: list[Node] = []
         reported: set[frozenset] = set()
-        for start in nodes:
-            if start.name in state:
-                continue
-            stack: list[tuple[Node, list[str]]] = [(start, [d.name for d in start.refs()])]
-            trail = [start.name]
-            state[start.name] = 1
-            while stack:
-                node, deps = stack[-1]
-                if not deps:
-                    stack.pop()
-                    trail.pop()
-                    state[node.name] = 2
-                    ordered.append(node)
-                    continue
-                dep = deps.pop()
-                if dep not in by_name or state.get(dep) == 2:
-                    continue
-                if state.get(dep) == 1:
-                    cycle = trail[trail.index(dep) :] + [dep]
-                    key = frozenset(cycle)
-                    if key not in reported:
-                        reported.add(key)
-                        self.error(
-                            by_name[dep].origin.at("inputs"),
-                            "cycle",
-                            f"the layers form a cycle: {' -> '.join(reversed(cycle))}",
-                            "a model is a DAG: each node's inputs must come from nodes that do not depend on it",
-                        )
-                    continue
-                state[dep] = 1
-                trail.append(dep)
-                stack.append((by_name[dep], [d.name for d in by_name[dep].refs()]))
-        return ordered
+
+        def needs(name: str) -> list[str]:
+            return [d.name for d in reversed(by_name[name].refs()) if d.name in by_name]
+
+        def cycle(names: list[str]) -> None:
+            key = frozenset(names)
+            if key not in reported:
+                reported.add(key)
+                self.error(
+                    by_name[names[-1]].origin.at("inputs"),
+                    "cycle",
+                    f"the layers form a cycle: {' -> '.join(reversed(names))}",
+                    "a model is a DAG: each node's inputs must come from nodes that do not depend on it",
+                )
+
+        return [by_name[name] for name in depth_first(by_name, needs, on_cycle=cycle)]
 
     def unused(self, nodes: list[Node], outputs: Refs | None) -> None:
         used = {r.name for n in nodes for r in n.refs()} | {r.name for r in flatten(outputs)}

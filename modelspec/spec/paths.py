@@ -170,6 +170,16 @@ def is_outside(spec: ModelSpec, path: str) -> bool:
     return not any(_inside(real, root) for root in roots(spec))
 
 
+def outside_problem(at: Origin, written: str, path: str) -> Problem:
+    """The ``path-outside`` problem of a path ``written`` in a spec that leads to ``path``, outside its roots."""
+    where = f"'{written}' is an absolute path" if os.path.isabs(written) else f"'{written}' leads to {path}"
+    return at.problem(
+        "path-outside",
+        f"{where}: outside the spec's folder and the working folder; a spec's paths stay inside them",
+        "pass --allow-outside (Python: modelspec.path_policy(allow_outside=True)) if you trust the spec",
+    )
+
+
 # -- the checks ----------------------------------------------------------------------
 
 
@@ -242,21 +252,9 @@ def check_paths(spec: ModelSpec, protect: Iterable[str] = ()) -> list[Problem]:
         return []
     policy = current_policy()
     problems: list[Problem] = []
-    hint_outside = (
-        "pass --allow-outside (Python: modelspec.path_policy(allow_outside=True)) if you trust the spec"
-    )
 
     def outside(at: Origin, written: str, path: str) -> None:
-        where = (
-            f"'{written}' is an absolute path" if os.path.isabs(written) else f"'{written}' leads to {path}"
-        )
-        problems.append(
-            at.problem(
-                "path-outside",
-                f"{where}: outside the spec's folder and the working folder; a spec's paths stay inside them",
-                hint_outside,
-            )
-        )
+        problems.append(outside_problem(at, written, path))
 
     data = spec.train.data.path if isinstance(spec.train.data.path, str) else None
     data_path = resolve(spec, data) if data else None

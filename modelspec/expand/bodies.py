@@ -1,0 +1,490 @@
+"""Bodies: a chain or a DAG of entries expanded into flat layers, and block instances (repeated or not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import Origin
+from ..order import depth_first
+from ..spec import BlockSpec, LayerSpec, split_reference
+from .budget import Budget
+from .ordering import strings
+from .state import BROKEN, MAX_NESTING, MAX_NODES, Context, Failed, Frame, Value
+
+
+class Bodies(Budget):
+    """Entries to flat layers: a chain (each entry on the one before) or a DAG, and block instances."""
+
+    def entry_at(self, entry: LayerSpec, path: tuple, ctx: Context) -> Origin:
+        own = entry.origin
+        base = own if own is not None else ctx.lib.at(*path)
+        return Origin(base.doc, base.path, ctx.chain)
+
+    def emit(self, name: str | None, data: dict[str, Any], at: Origin, ctx: Context) -> None:
+        """Add one flat layer entry."""
+        if len(self.layers) >= MAX_NODES:
+            raise self.limit(
+                at, f"the expansion makes more than {MAX_NODES:,} layers", "check the repeat counts"
+            )
+        if ctx.listing:
+            if name is not None:
+                data = {**data, "name": name}
+            self.origins[("layers", len(self.layers))] = at
+            self.frames[("layers", len(self.layers))] = ctx.frames
+            self.layers.append(data)  # type: ignore[union-attr]
+            return
+        assert name is not None
+        if name in self.names:
+            raise self.fail(
+                at,
+                "duplicate-name",
+                f"the expansion makes the name {name!r} twice",
+                "names are unique across inputs and layers: give each instance its own name",
+            )
+        self.names.add(name)
+        self.origins[("layers", name)] = at
+        self.frames[("layers", name)] = ctx.frames
+        self.layers[name] = data  # type: ignore[index]
+
+    def args(self, entry: LayerSpec, scope: dict[str, Any], at: Origin) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if entry.type is not None:
+            data["type"] = self.value(entry.type, scope, at.at("type"))
+        if entry.op is not None:
+            data["op"] = self.value(entry.op, scope, at.at("op"))
+        for key, raw in entry.args.items():
+            data[key] = self.value(raw, scope, at.at(key))
+        if entry.call is not None:
+            data["call"] = self.value(entry.call, scope, at.at("call"))
+        return data
+
+    def resolve(self, raw: Any, env: dict[str, Value], at: Origin) -> Value:
+        """A reference written in a body, as a flat reference."""
+        if not isinstance(raw, str):
+            raise self.fail(at, "invalid-name", f"a reference is a name, got {raw!r}")
+        name, index = split_reference(raw)
+        if name not in env:
+            raise self.fail(
+                at, "unknown-reference", f"unknown node {name!r}", self.near.hint(name, env, f"env:{id(env)}")
+            )
+        value = env[name]
+        if value is BROKEN:
+            raise Failed()
+        if isinstance(value, list):  # an instance with several outputs
+            if index is None:
+                if len(value) == 1:
+                    return value[0]
+                raise self.fail(
+                    at, "bad-output-index", f"{name!r} has {len(value)} outputs: pick one with {name}[k]"
+                )
+            if not -len(value) <= index < len(value):
+                raise self.fail(
+                    at,
+                    "bad-output-index",
+                    f"{raw!r}: {name!r} has {len(value)} outputs",
+                    f"index it from 0 to {len(value) - 1}",
+                )
+            return value[index]
+        if index is None:
+            return value
+        if "[" in value:
+            raise self.fail(
+                at, "bad-output-index", f"{raw!r}: {name!r} is one output of a layer; index it once"
+            )
+        return f"{value}[{index}]"
+
+    def refs(self, raw: Any, env: dict[str, Value], at: Origin) -> Any:
+        if isinstance(raw, list):
+            return [self.resolve(r, env, at.at(i)) for i, r in enumerate(raw)]
+        if isinstance(raw, dict):
+            return {k: self.refs(v, env, at.at(k)) for k, v in raw.items()}
+        return self.resolve(raw, env, at)
+
+    def dag(
+        self,
+        entries: dict[str, LayerSpec],
+        path: tuple,
+        ctx: Context,
+        env: dict[str, Value],
+        first: Value | None,
+    ) -> Value | None:
+        """Expand a DAG body in dependency order; returns the value of the last entry kept."""
+        keys = list(entries)
+        above = {key: keys[i - 1] if i else None for i, key in enumerate(keys)}
+        kept: dict[str, bool] = {}
+        raw_inputs: dict[str, Any] = {}
+        pending = [k for k in keys if entries[k] is not None]
+        for key in pending:
+            entry = entries[key]
+            at = self.entry_at(entry, (*path, key), ctx)
+            try:
+                raw_inputs[key] = (
+                    None if entry.inputs is None else self.value(entry.inputs, ctx.scope, at.at("inputs"))
+                )
+            except Failed:
+                raw_inputs[key] = BROKEN
+
+        # An input's name taken by a node the flat spec will not have (the graph checks the rest).
+        for key in pending:
+            entry = entries[key]
+            if key in env and (ctx.prefix is not None or entry.block is not None or entry.if_ is not None):
+                self.error(
+                    self.entry_at(entry, (*path, key), ctx), "duplicate-name",
+                    f"duplicate name '{key}': it names an input and a layer",
+                    "names are unique across inputs and layers", key=True,
+                )  # fmt: skip
+        for key in pending:  # a plain layer's flat name is known before it is expanded: no waiting for it
+            entry = entries[key]
+            if entry.block is None and entry.if_ is None and (entry.name is None or ctx.prefix is None):
+                env[key] = key if ctx.prefix is None else f"{ctx.prefix}-{key}"
+
+        def default(key: str) -> Value | None:
+            prev = above[key]
+            while prev is not None and not kept.get(prev, True):
+                prev = above[prev]
+            return first if prev is None else env.get(prev)
+
+        def waits_for(key: str) -> list[str]:
+            entry = entries[key]
+            names = [split_reference(r)[0] for r in strings(raw_inputs[key])]
+            for extra in (entry.else_, entry.share):
+                if isinstance(extra, str) and "${" not in extra:
+                    names.append(split_reference(extra)[0])
+            if raw_inputs[key] is None or entry.if_ is not None:
+                prev = above[key]
+                while prev is not None and prev not in entries:
+                    prev = above[prev]
+                if prev is not None:
+                    names.append(prev)
+            return [n for n in names if n in entries and n not in done and n != key]
+
+        def cycle(keys: list[str]) -> None:
+            at = self.entry_at(entries[keys[0]], (*path, keys[0]), ctx)
+            names = " -> ".join(keys)
+            raise self.fail(
+                at.at("inputs"), "cycle", f"these entries depend on each other in a circle: {names}"
+            )
+
+        done: set[str] = {k for k in env if k in entries}  # plain layers: their names are known already
+        waiting = set(pending)
+        for key in depth_first(pending, lambda k: [n for n in waits_for(k) if n in waiting], on_cycle=cycle):
+            entry = entries[key]
+            at = self.entry_at(entry, (*path, key), ctx)
+            self.step(at)
+            try:
+                if raw_inputs[key] is BROKEN:
+                    raise Failed()
+                value, keep = self.dag_entry(key, entry, at, ctx, env, raw_inputs[key], default(key))
+            except Failed:
+                value, keep = BROKEN, True
+            env[key] = value
+            kept[key] = keep
+        last = first
+        for key in keys:
+            if kept.get(key):
+                last = env[key]
+        return last
+
+    def dag_entry(
+        self,
+        key: str,
+        entry: LayerSpec,
+        at: Origin,
+        ctx: Context,
+        env: dict[str, Value],
+        raw: Any,
+        above: Value | None,
+    ) -> tuple[Value, bool]:
+        if not self.condition(entry, ctx.scope, at):
+            return self.passed(entry, at, ctx, env, raw, above), False
+        if entry.block is not None:
+            inputs = None if raw is None else self.refs(raw, env, at.at("inputs"))
+            return self.instance(
+                key if ctx.prefix is None else f"{ctx.prefix}-{key}", entry, at, ctx, inputs, above
+            ), True
+        self.misplaced(entry, at, ("repeat",), "a layer entry")
+        top = ctx.prefix is None
+        name = key if top else f"{ctx.prefix}-{key}"
+        data = self.args(entry, ctx.scope, at)
+        if entry.name is not None:
+            if top:
+                # The spec stage says where 'name' belongs.
+                data["name"] = self.value(entry.name, ctx.scope, at.at("name"))
+            else:
+                name = self.name(entry, ctx.scope, at)  # the Keras layer name, exactly
+        if raw is not None:
+            data["inputs"] = self.refs(raw, env, at.at("inputs"))
+        elif above is not None and above is not BROKEN:
+            data["inputs"] = self.single(above, at)
+        elif above is BROKEN:
+            raise Failed()
+        if entry.share is not None:
+            target = self.resolve(self.value(entry.share, ctx.scope, at.at("share")), env, at.at("share"))
+            data = (
+                {"share": target, **{k: v for k, v in data.items() if k != "type"}}
+                if entry.type is None
+                else {**data, "share": target}
+            )
+        self.emit(name, ordered(data), at, ctx)
+        return name, True
+
+    def single(self, value: Value, at: Origin) -> str:
+        if isinstance(value, list):
+            if len(value) == 1:
+                return value[0]
+            raise self.fail(
+                at,
+                "bad-output-index",
+                f"the entry above has {len(value)} outputs: say which with 'inputs'",
+                key=True,
+            )
+        return value
+
+    def passed(
+        self,
+        entry: LayerSpec,
+        at: Origin,
+        ctx: Context,
+        env: dict[str, Value],
+        raw: Any,
+        above: Value | None,
+    ) -> Value:
+        """What a reference to an entry left out by ``if: false`` means: ``else``, or its one input."""
+        if entry.else_ is not None:
+            return self.resolve(self.value(entry.else_, ctx.scope, at.at("else")), env, at.at("else"))
+        if raw is None:
+            if above is None:
+                raise self.fail(
+                    at.at("if"),
+                    "if-needs-else",
+                    "this entry is left out and has no input to pass on: give 'else'",
+                )
+            return above
+        if isinstance(raw, list) and len(raw) == 1:
+            raw = raw[0]
+        if isinstance(raw, str):
+            return self.resolve(raw, env, at.at("inputs"))
+        raise self.fail(
+            at.at("if"), "if-needs-else",
+            "an entry left out by 'if' passes its input on, but this one has several: say which with 'else'",
+            "add else: NODE, the node that stands for this one when it is left out",
+        )  # fmt: skip
+
+    def misplaced(self, entry: LayerSpec, at: Origin, keys: tuple[str, ...], what: str) -> None:
+        for key in keys:
+            attr = {"if": "if_", "else": "else_"}.get(key, key)
+            if getattr(entry, attr) is not None:
+                raise self.fail(
+                    at.at(key), "misplaced-key", f"'{key}' belongs to a block instance, not {what}", key=True
+                )
+
+    def chain(
+        self, entries: list[LayerSpec], path: tuple, ctx: Context, current: Value | None
+    ) -> Value | None:
+        """Expand a chain: each entry called on the one before; returns the last value."""
+        for i, entry in enumerate(entries):
+            if entry is None:
+                continue
+            at = self.entry_at(entry, (*path, i), ctx)
+            self.step(at)
+            try:
+                if not self.condition(entry, ctx.scope, at):
+                    continue
+                for key in ("inputs", "share"):
+                    if getattr(entry, key) is not None and ctx.prefix is not None:
+                        raise self.fail(
+                            at.at(key),
+                            "misplaced-key",
+                            f"'{key}' belongs to a mapping of layers; in a chain each layer takes the one above",
+                            key=True,
+                        )
+                node = str(i)
+                if entry.name is not None and entry.block is None:
+                    node = self.name(entry, ctx.scope, at)
+                if entry.block is not None and ctx.prefix is None and entry.name is None:
+                    bare = str(self.value(entry.block, ctx.scope, at.at("block"))).rsplit(".", 1)[-1]
+                    count = self.counters.get(bare, 0)
+                    self.counters[bare] = count + 1
+                    node = bare if count == 0 else f"{bare}_{count}"
+                if entry.block is not None:
+                    name = node if ctx.prefix is None else f"{ctx.prefix}-{node}"
+                    current = self.instance(name, entry, at, ctx, None, current)
+                    continue
+                self.misplaced(entry, at, ("repeat",), "a layer entry")
+                data = self.args(entry, ctx.scope, at)
+                if ctx.prefix is None:
+                    name = node if entry.name is not None else None
+                    for key in ("inputs", "share"):  # the spec stage says where these belong
+                        if getattr(entry, key) is not None:
+                            data[key] = getattr(entry, key)
+                else:
+                    name = f"{ctx.prefix}-{node}"
+                if not ctx.listing:
+                    if current is BROKEN:
+                        raise Failed()
+                    if current is not None:
+                        data["inputs"] = self.single(current, at)
+                self.emit(name, ordered(data), at, ctx)
+                current = name
+            except Failed:
+                current = BROKEN
+        return current
+
+    def instance(
+        self, name: str, entry: LayerSpec, at: Origin, ctx: Context, given: Any, above: Value | None
+    ) -> Value:
+        """Expand one instance (repeated or not); returns its output(s)."""
+        if entry.type is not None or entry.share is not None or entry.call is not None:
+            key = "type" if entry.type is not None else "share" if entry.share is not None else "call"
+            raise self.fail(at.at(key), "misplaced-key", f"a block instance takes no '{key}'", key=True)
+        if ctx.depth >= MAX_NESTING:
+            raise self.limit(at, f"blocks nest deeper than {MAX_NESTING} levels")
+        block_name = self.value(entry.block, ctx.scope, at.at("block"))
+        block, lib = self.block(block_name, ctx.lib, at.at("block"))
+        if ctx.listing and isinstance(block.layers, dict):
+            raise self.fail(
+                at.at("block"), "block-shape",
+                f"block {block_name!r} is a DAG (its layers are a mapping); a list of layers can use chain blocks only",
+                "write 'layers' as a mapping of node name -> entry to use it",
+            )  # fmt: skip
+        count = None
+        if entry.repeat is not None:
+            count = self.value(entry.repeat, ctx.scope, at.at("repeat"))
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise self.fail(
+                    at.at("repeat"), "wrong-type", f"'repeat' takes a whole number from 0, got {count!r}"
+                )
+            if isinstance(block.outputs, list) and len(block.outputs) != 1:
+                raise self.fail(
+                    at.at("repeat"), "block-shape",
+                    f"block {block_name!r} has {len(block.outputs)} outputs; 'repeat' feeds each instance's output to the next, so it needs one",
+                )  # fmt: skip
+        self.check_params(block_name, block, entry, at)  # before the inputs: reported even when they broke
+        values = self.instance_inputs(block_name, block, at, ctx, given, above)
+        bare = str(block_name).rsplit(".", 1)[-1]
+        block_at = block.origin if block.origin is not None else lib.at("blocks", bare)
+        out: Value = values[0] if values else None
+        reps = 1 if count is None else count
+        if reps == 0:
+            if not values:
+                raise self.fail(
+                    at.at("repeat"), "if-needs-else", "a block repeated 0 times has no input to pass on"
+                )
+            return values[0]
+        for k in range(reps):
+            self.step(at)
+            ij = {} if count is None else {"i": k, "n": count}
+            arg_scope = {**ctx.scope, **ij}
+            params = {key: self.value(raw, arg_scope, at.at(key)) for key, raw in entry.args.items()}
+            resolved = self.block_params(block, block_at, lib, params, ij)
+            if entry.name is not None:  # the instance part of its nodes' names, evaluated for each repeat
+                inst = self.name(entry, arg_scope, at)
+                inst = inst if ctx.prefix is None else f"{ctx.prefix}-{inst}"
+            else:
+                inst = name if count is None else f"{name}-{k}"
+            # A repeat is named by its count: "in stage2, repeat 2 of 4".
+            label = inst if entry.name is not None else name
+            note = f"in {label}" + (f", repeat {k + 1} of {count}" if count is not None else "") + where(at)
+            frame = Frame(inst, str(block_name), None if count is None else k, count, name)
+            sub = Context(
+                lib,
+                {**lib.scope, **ij, **resolved},
+                (note, *ctx.chain),
+                inst,
+                ctx.depth + 1,
+                ctx.listing,
+                (*ctx.frames, frame),
+            )
+            if k == 0:  # refused before the work when even its least is too much
+                self.afford(
+                    at if count is None else at.at("repeat"), reps, str(block_name), block, lib, sub.scope
+                )
+            body_at = ("blocks", bare, "layers")
+            env: dict[str, Value] = dict(zip(block.inputs, values))
+            if isinstance(block.layers, dict):
+                last = self.dag(block.layers, body_at, sub, env, values[0] if len(values) == 1 else None)
+            else:
+                last = self.chain(block.layers, body_at, sub, values[0] if values else None)
+            if block.outputs is not None:
+                outputs_at = Origin(block_at.doc, (*block_at.path, "outputs"), sub.chain)
+                out = self.refs(self.value(block.outputs, sub.scope, outputs_at), env, outputs_at)
+            else:
+                out = last
+            if out is BROKEN:
+                raise Failed()
+            if count is not None and k + 1 < reps:
+                values = [self.single(out, at), *values[1:]]
+        return out
+
+    def instance_inputs(
+        self, name: str, block: BlockSpec, at: Origin, ctx: Context, given: Any, above: Value | None
+    ) -> list[Value]:
+        """The values of the block's inputs, in its order."""
+        wanted = block.inputs
+        if ctx.listing:  # a stack: each layer takes the one above, whatever it is called
+            if above is BROKEN:  # what failed above is reported: this instance is not expanded on it
+                raise Failed()
+            return [above] if wanted else []
+        if given is None:
+            if len(wanted) == 1 and above is not None:
+                if above is BROKEN:
+                    raise Failed()
+                return [self.single(above, at)]
+            if not wanted:
+                return []
+            if (ctx.listing or above is None) and len(wanted) == 1:
+                raise self.fail(
+                    at,
+                    "block-shape",
+                    f"block {name!r} takes an input and nothing comes before this instance",
+                    key=True,
+                )
+            raise self.fail(
+                at, "block-shape", f"block {name!r} takes {len(wanted)} inputs ({', '.join(wanted)}): give them with 'inputs'",
+                f"inputs: [{', '.join(wanted)}] in order, or inputs: {{{wanted[0]}: NODE, ...}}", key=True,
+            )  # fmt: skip
+        if isinstance(given, str):
+            given = [given]
+        if isinstance(given, list):
+            if len(given) != len(wanted):
+                raise self.fail(
+                    at.at("inputs"),
+                    "block-shape",
+                    f"block {name!r} takes {len(wanted)} input{'s' * (len(wanted) != 1)} ({', '.join(wanted)}), got {len(given)}",
+                )
+            return list(given)
+        unknown = [k for k in given if k not in wanted]
+        for k in unknown:
+            raise self.fail(
+                at.at("inputs", k),
+                "block-shape",
+                f"block {name!r} has no input {k!r}",
+                self.near.hint(k, wanted, f"inputs:{name}", f"its inputs: {', '.join(wanted)}"),
+                key=True,
+            )
+        missing = [k for k in wanted if k not in given]
+        if missing:
+            raise self.fail(
+                at.at("inputs"),
+                "block-shape",
+                f"block {name!r} needs its input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}",
+            )
+        return [given[k] for k in wanted]
+
+
+def where(at: Origin) -> str:
+    """``, at FILE:LINE:COLUMN`` of an instance entry, for the notes under a problem inside it."""
+    if at.doc is None:
+        return ""
+    place = at.doc.place(at.path, key=True)
+    if place.span is None:
+        return ""
+    return f", at {place.file}:{place.span.line}:{place.span.column}"
+
+
+_FIRST = ("type", "op", "share", "name", "inputs", "call")
+
+
+def ordered(data: dict[str, Any]) -> dict[str, Any]:
+    """An entry's keys in the order people write them: type, name, inputs, ..., then the arguments."""
+    return {**{k: data[k] for k in _FIRST if k in data}, **{k: v for k, v in data.items() if k not in _FIRST}}

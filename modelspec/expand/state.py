@@ -1,0 +1,110 @@
+"""What the expansion passes share: its limits, the libraries and contexts it works in, and its failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Collector, Origin
+from ..source import Document
+from ..spec import ModelSpec
+
+MAX_NODES = 100_000
+"""Most layers an expansion may make."""
+MAX_NESTING = 32
+"""Deepest nesting of block instances."""
+MAX_IMPORT_DEPTH = 32
+"""Longest chain of files importing files."""
+MAX_STEPS = 400_000
+"""Most steps an expansion may take: each entry gone through (left out by ``if`` or not) and each
+block instance (each repeat) is one. Nodes alone do not bound the work: a block whose entries are all
+left out makes nothing, however often it is used."""
+
+Value = Any
+"""What a name stands for once expanded: a flat reference (``'stage1-2-out'``, ``'enc[1]'``), or a list
+of them for an instance with several outputs."""
+
+
+class Limit(Exception):
+    """A limit of the expansion was reached (its one problem recorded): the whole expansion stops."""
+
+
+class Failed(Exception):
+    """An entry could not be expanded (its problem is recorded); what refers to it is skipped quietly."""
+
+
+BROKEN = object()
+"""The value of an entry that failed: references to it are not reported again."""
+
+
+@dataclass
+class Library:
+    """A spec file's blocks, in the scope of its own params: the spec itself, or a file it imports."""
+
+    spec: ModelSpec
+    doc: Document | None
+    scope: dict[str, Any]
+    imports: dict[str, Library] = field(default_factory=dict)
+
+    def at(self, *path: Any) -> Origin:
+        return Origin(self.doc, tuple(path))
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where entries are being expanded: in which file's scope, under which instances."""
+
+    lib: Library
+    scope: dict[str, Any]
+    chain: tuple[str, ...] = ()
+    prefix: str | None = None  # the instance name that prefixes node names
+    depth: int = 0
+    listing: bool = False  # the spec is a list: layers are emitted in order, by name only
+    frames: tuple[Frame, ...] = ()  # the instances this body is in, outermost first (for drawings)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One block instance a flat layer was made in: for drawings that show blocks as clusters.
+
+    Attributes:
+        name: The instance name (the prefix of its layers' names).
+        block: The block's name as the instance wrote it.
+        repeat: The repeat's index, or None when the instance is not repeated.
+        count: How many repeats the instance has, or None.
+        base: The instance's name without its repeat index (the same for every repeat).
+    """
+
+    name: str
+    block: str
+    repeat: int | None
+    count: int | None
+    base: str
+
+
+class Base(Collector):
+    """The state of one expansion: what it has made so far, and where each part came from."""
+
+    def __init__(self, spec: ModelSpec, custom_objects: dict[str, Any]):
+        super().__init__()
+        self.spec = spec
+        self.custom = custom_objects
+        self.origins: dict[tuple, Origin] = {}
+        self.frames: dict[tuple, tuple[Frame, ...]] = {}
+        self.layers: dict[str, Any] | list[Any] = [] if isinstance(spec.layers, list) else {}
+        self.names: set[str] = set(spec.inputs)
+        self.counters: dict[str, int] = {}
+        self.loaded: dict[str, Library] = {}  # real path -> the file's library
+        self.block_order: list[tuple[Library, str]] = []
+        self.steps = 0  # entries and instances gone through so far (see MAX_STEPS)
+
+    def fail(
+        self, at: Origin, code: str, message: str, hint: str | None = None, *, key: bool = False
+    ) -> Failed:
+        self.error(at, code, message, hint, key=key)
+        return Failed()
+
+    def limit(self, at: Origin, message: str, hint: str | None = None, *, key: bool = False) -> Limit:
+        """Record the one ``expand-limit`` problem of this expansion; raise what it returns to stop it."""
+        self.error(at, "expand-limit", message, hint, key=key)
+        return Limit()
