@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 
@@ -14,6 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 DATA = ROOT / "data"
 CASES = pathlib.Path(__file__).resolve().parent / "cases"
+HUB_SPECS = SPECS / "hub"
+"""Example specs written with KerasHub's layers: they need ``--plugin keras_hub`` (the ``hub`` extra)."""
+HAS_HUB = importlib.util.find_spec("keras_hub") is not None
 
 
 @pytest.fixture
