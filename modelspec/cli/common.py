@@ -89,7 +89,7 @@ def load_plugins(modules: Iterable[str]) -> dict[str, Any]:
     names them as Keras does, ``keras_hub>TransformerEncoder``
     (:func:`modelspec.api.keras_registered`).
     """
-    from ..api import registered
+    from ..api import keras_registered, registered
     from ..spec.registry import is_layer_class
 
     found: dict[str, Any] = {}
@@ -107,8 +107,7 @@ def load_plugins(modules: Iterable[str]) -> dict[str, Any]:
         for attr, value in vars(module).items():
             if isinstance(value, type) and value.__module__ == module.__name__ and is_layer_class(value):
                 found[attr] = value
-    found.update(registered())
-    return found
+    return {**keras_registered(), **found, **registered()}
 
 
 def add_spec_options(c: argparse.ArgumentParser) -> None:
