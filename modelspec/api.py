@@ -9,7 +9,9 @@ is decided whether to go on or to raise one :class:`SpecError` with all of them.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .analysis import analyze, available_memory, memory_problems
@@ -49,8 +51,47 @@ def registered() -> dict[str, Any]:
     return dict(_registry)
 
 
+_LIBRARY_BASES = frozenset({"Layer", "Initializer", "Regularizer", "Constraint"})
+"""Keras base classes of the registered classes a spec may name: layers and the objects their arguments take."""
+
+
+def keras_registered() -> dict[str, Any]:
+    """What libraries registered with Keras (``keras_hub>TransformerEncoder``), when Keras is already imported.
+
+    ``import keras_hub`` (or ``--plugin keras_hub``) registers a library's
+    classes with ``keras.saving.register_keras_serializable``; a spec names
+    them ``package>Class``. Without Keras imported nothing is registered, and
+    nothing here imports it (``validate`` stays fast). Only layer classes,
+    the classes of their arguments (initializers, regularizers, constraints)
+    and functions of one tensor (activations such as
+    ``keras_hub>gelu_approximate``) are taken: a library also registers
+    functions that reach outside (``keras_hub>upload_preset``), which a spec
+    must never call.
+    """
+    keras = sys.modules.get("keras")
+    saving = getattr(keras, "saving", None)
+    if saving is None:
+        return {}
+    return {name: obj for name, obj in saving.get_custom_objects().items() if _library_object(obj)}
+
+
+def _library_object(obj: Any) -> bool:
+    if isinstance(obj, type):
+        return any(b.__name__ in _LIBRARY_BASES and b.__module__.startswith("keras.") for b in obj.__mro__)
+    if not inspect.isfunction(obj):
+        return False
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = [
+        p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) == 1
+
+
 def _objects(custom_objects: dict[str, Any] | None) -> dict[str, Any]:
-    return {**_registry, **(custom_objects or {})}
+    return {**keras_registered(), **_registry, **(custom_objects or {})}
 
 
 def _front(
@@ -344,6 +385,7 @@ __all__ = [
     "check",
     "from_keras",
     "guard",
+    "keras_registered",
     "load",
     "load_checked",
     "loads",

@@ -40,6 +40,8 @@ CODES: dict[str, str] = {
     "misplaced-key": "a key belongs to the other form of `layers` (list vs mapping), or to no entry of this kind",
     # layers and Keras objects, checked against the catalog
     "unknown-layer-type": "`type` names no Keras layer (nor a registered custom layer)",
+    "unregistered-type": "a `package>Class` name that no loaded library registers (load it with --plugin PACKAGE)",
+    "ambiguous-type": "a bare class name that several registered classes have: write `package>Class`",
     "refused-layer-type": "a layer type that runs code or cannot be declared (Lambda, InputLayer, ...)",
     "missing-type": "a layer entry or Keras object mapping has no `type`",
     "unknown-argument": "a constructor argument the layer or object does not take",
@@ -53,6 +55,7 @@ CODES: dict[str, str] = {
     "share-with-arguments": "a `share` entry also gives a type or constructor arguments",
     "unknown-op": "an `op` entry names no keras.ops function of the allowlist",
     "op-inputs": "an `op` entry gives too many or too few tensors for its function",
+    "invalid-key": "the key of a `get_item` op is not a subscript of integers, integer slices, None and ...",
     # the graph
     "unknown-reference": "a reference names no input or node",
     "bad-output-index": "`name[i]` indexes an input, or a node output that does not exist",

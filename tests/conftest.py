@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import pathlib
 
@@ -22,6 +23,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 DATA = ROOT / "data"
 CASES = pathlib.Path(__file__).resolve().parent / "cases"
+HUB_SPECS = SPECS / "hub"
+"""Example specs written with KerasHub's layers: they need ``--plugin keras_hub`` (the ``hub`` extra)."""
+HAS_HUB = importlib.util.find_spec("keras_hub") is not None
 
 # Seconds after which a refusal that should be quick has hung. Generous on purpose (a loaded
 # 2-core machine); how fast things are refused is what benchmarks/ measures and prints.

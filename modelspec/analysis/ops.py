@@ -15,6 +15,7 @@ import itertools
 import math
 from typing import Any
 
+from ..spec.subscript import SubscriptError, format_key, parse_key
 from .shapes import ShapeError, broadcast
 
 Shape = tuple[int | None, ...]
@@ -520,7 +521,49 @@ def _unstack(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Sha
     return [x[:axis] + x[axis + 1 :]] * count
 
 
+def _get_item(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
+    """``x[key]``: an integer drops its axis, a slice keeps it (its length when known), None adds one of 1."""
+    x = named["x"]
+    try:
+        items = parse_key(args["key"]) if isinstance(args.get("key"), str) else None
+    except SubscriptError:
+        items = None
+    if items is None:
+        raise KeyError(name)  # the spec stage reports a key it cannot read
+    named_axes = sum(item is not None and item is not Ellipsis for item in items)
+    if named_axes > len(x):
+        raise ShapeError(
+            f"{name}: the key {format_key(items)} indexes {named_axes} axes of {_fmt(x)}, which has {len(x)}",
+            argument="key",
+        )
+    if Ellipsis not in items:
+        items = (*items, Ellipsis)
+    out: list[int | None] = []
+    axis = 0
+    for item in items:
+        if item is Ellipsis:
+            rest = len(x) - named_axes
+            out += x[axis : axis + rest]
+            axis += rest
+        elif item is None:
+            out.append(1)
+        elif isinstance(item, slice):
+            size = x[axis]
+            out.append(None if size is None else len(range(*item.indices(size))))
+            axis += 1
+        else:
+            size = x[axis]
+            if size is not None and not -size <= item < size:
+                raise ShapeError(
+                    f"{name}: index {item} is out of range for axis {axis} of {_fmt(x)}, which has {size}",
+                    argument="key",
+                )
+            axis += 1
+    return tuple(out)
+
+
 _LAYOUT = {
+    "get_item": _get_item,
     "cumsum": _cumulative,
     "cumprod": _cumulative,
     "one_hot": _one_hot,

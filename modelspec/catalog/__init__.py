@@ -18,12 +18,14 @@ from ..errors import suggest
 
 __all__ = [
     "KIND_MODULES",
+    "LAYER_KIND_ARGS",
     "MISSING",
     "MODULES",
     "ArgInfo",
     "LayerInfo",
     "ObjectInfo",
     "OpInfo",
+    "argument_kind",
     "catalog",
     "dtypes",
     "keras_version",
@@ -62,6 +64,27 @@ KIND_MODULES: Final = {
     "constraint": "constraints",
 }
 """An argument's ``kind`` -> the object module its values resolve in."""
+
+LAYER_KIND_ARGS: Final = frozenset({"layer", "backward_layer", "cell", "cells", "layers"})
+"""Arguments that take a layer (or a list of layers: RNN cells, Pipeline layers)."""
+
+
+def argument_kind(name: str) -> str | None:
+    """The ``kind`` of a constructor argument, from its name as Keras names them.
+
+    ``activation`` and ``*_activation`` take activations, ``*_initializer``
+    initializers (and so on), ``layer`` and ``cell`` layers. The catalog
+    records it for Keras's layers; for a registered class (a KerasHub layer)
+    it is how modelspec knows which arguments to make into Keras objects.
+    """
+    if name in ("activation", "recurrent_activation") or name.endswith("_activation"):
+        return "activation"
+    for suffix in ("initializer", "regularizer", "constraint"):
+        if name.endswith("_" + suffix):
+            return suffix
+    if name in LAYER_KIND_ARGS:
+        return "layer"
+    return None
 
 
 class _Missing:

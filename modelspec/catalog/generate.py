@@ -30,6 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
+from . import argument_kind
+
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
 REFUSED_LAYERS = {
@@ -98,9 +100,6 @@ legacy and belong under ``inputs:``.
 """
 
 RESERVED_ARGS = frozenset({"name"})
-
-LAYER_KIND_ARGS = frozenset({"layer", "backward_layer", "cell", "cells", "layers"})
-"""Arguments that take a layer (or a list of layers: RNN cells, Pipeline layers)."""
 
 _ARGS_HEADER = re.compile(r"^(\s*)(?:Args|Arguments):\s*$")
 _ARG_ENTRY = re.compile(r"^(\*{0,2}\w+)(?:\s*\([^)]*\))?\s*:(?:\s+(.*))?$")
@@ -245,17 +244,6 @@ def _type_from_doc(doc: str | None) -> str | None:
     return name
 
 
-def _kind_of(name: str) -> str | None:
-    if name in ("activation", "recurrent_activation") or name.endswith("_activation"):
-        return "activation"
-    for suffix in ("initializer", "regularizer", "constraint"):
-        if name.endswith("_" + suffix):
-            return suffix
-    if name in LAYER_KIND_ARGS:
-        return "layer"
-    return None
-
-
 def arg_info(param: inspect.Parameter, doc: str | None, type_override: str | None = None) -> dict[str, Any]:
     """The catalog entry of one constructor parameter.
 
@@ -281,7 +269,7 @@ def arg_info(param: inspect.Parameter, doc: str | None, type_override: str | Non
         type_name = _type_of(param.default, doc, type_override)
         if type_name is not None:
             info["type"] = type_name
-    kind = _kind_of(param.name)
+    kind = argument_kind(param.name)
     if "type" not in info and kind is None and param.default in (inspect.Parameter.empty, None):
         type_name = type_override or _type_from_doc(doc)
         if type_name is not None:
@@ -500,6 +488,8 @@ OPS = (
     "log_sigmoid", "sparse_plus", "hard_tanh", "celu", "squareplus", "glu", "isnan", "isfinite",
     "logical_xor", "zeros_like", "ones_like", "stop_gradient", "sort", "argsort", "tril", "triu", "any",
     "all", "cumsum", "cumprod", "one_hot", "top_k", "unstack",
+    # indexing with a static key (``x[:, 0, :]``), written as a string modelspec parses itself
+    "get_item",
 )  # fmt: skip
 """The ``keras.ops`` functions a spec may call as ``op`` nodes: tensor functions, no control flow or I/O."""
 

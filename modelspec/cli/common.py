@@ -74,8 +74,8 @@ def add_plugins(c: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="MODULE",
-        help="import MODULE for its custom layers (registered with modelspec.register, "
-        "or the Keras Layer subclasses it defines); repeatable",
+        help="import MODULE for its custom layers (registered with modelspec.register or with Keras, "
+        "as keras_hub does, or the Keras Layer subclasses it defines); repeatable",
     )
 
 
@@ -84,8 +84,13 @@ def load_plugins(modules: Iterable[str]) -> dict[str, Any]:
 
     A plugin registers classes with :func:`modelspec.register`, or simply
     defines ``keras.layers.Layer`` subclasses, which are taken by class name.
+    A library that registers its classes with Keras (``--plugin keras_hub``)
+    needs nothing more: importing it is what registers them, and a spec
+    names them as Keras does, ``keras_hub>TransformerEncoder``
+    (:func:`modelspec.api.keras_registered`).
     """
-    from ..api import registered
+    from ..api import keras_registered, registered
+    from ..spec.registry import is_layer_class
 
     found: dict[str, Any] = {}
     for name in modules:
@@ -100,16 +105,9 @@ def load_plugins(modules: Iterable[str]) -> dict[str, Any]:
                 ]
             ) from None
         for attr, value in vars(module).items():
-            if isinstance(value, type) and value.__module__ == module.__name__ and _is_layer(value):
+            if isinstance(value, type) and value.__module__ == module.__name__ and is_layer_class(value):
                 found[attr] = value
-    found.update(registered())
-    return found
-
-
-def _is_layer(cls: type) -> bool:
-    return any(
-        f"{b.__module__}.{b.__name__}".startswith("keras.") and b.__name__ == "Layer" for b in cls.__mro__
-    )
+    return {**keras_registered(), **found, **registered()}
 
 
 def add_spec_options(c: argparse.ArgumentParser) -> None:

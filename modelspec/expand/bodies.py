@@ -77,6 +77,11 @@ class Bodies(Budget):
                 raise self.fail(
                     at, "bad-output-index", f"{name!r} has {len(value)} outputs: pick one with {name}[k]"
                 )
+            if isinstance(index, str):
+                raise self.fail(
+                    at, "bad-output-index", f"{raw!r}: {name!r} is a block instance: its outputs have positions, not keys",
+                    f"index it from 0 to {len(value) - 1}",
+                )  # fmt: skip
             if not -len(value) <= index < len(value):
                 raise self.fail(
                     at,

@@ -17,10 +17,10 @@ from ..errors import Origin, Problem
 
 @dataclass(frozen=True)
 class Ref:
-    """A reference to an input or a node's output (``index`` picks one of several)."""
+    """A reference to an input or a node's output (``index`` picks one of a list, or a key of a dict)."""
 
     name: str
-    index: int | None = None
+    index: int | str | None = None
 
     def __str__(self) -> str:
         return self.name if self.index is None else f"{self.name}[{self.index}]"

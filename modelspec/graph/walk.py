@@ -9,7 +9,7 @@ exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import Origin, SpecError
@@ -18,9 +18,52 @@ from .model import Graph, Input, Node, Ref, Refs
 T = TypeVar("T")
 
 
-def several(value: Any) -> Sequence | None:
-    """The outputs of a layer that returns several (a list or tuple of tensors), else None."""
-    return value if isinstance(value, (list, tuple)) else None
+def several(value: Any) -> Sequence | Mapping | None:
+    """The outputs of a layer that returns several (a list or tuple of tensors, or a dict), else None."""
+    return value if isinstance(value, (list, tuple, dict)) else None
+
+
+def _has_position(outputs: Any, index: int) -> bool:
+    """Whether ``outputs`` (a sequence, or a stand-in for unknown ones) has an output at ``index``."""
+    if outputs is None or isinstance(outputs, Mapping):
+        return False
+    return not isinstance(outputs, Sequence) or -len(outputs) <= index < len(outputs)
+
+
+def _outputs(name: str, outputs: Any) -> str:
+    """What node ``name`` gives, for a message."""
+    if isinstance(outputs, Mapping):
+        return f"node '{name}' gives a dict of outputs ({', '.join(map(str, outputs))})"
+    if isinstance(outputs, Sequence):
+        return f"node '{name}' has {len(outputs)} outputs"
+    return f"node '{name}' has one output"
+
+
+def _by_key(ref: Ref, outputs: Any, at: Origin) -> Any:
+    """The output of a dict output picked by key: ``encoder[sparse]``."""
+    if isinstance(outputs, Mapping):
+        if ref.index in outputs:
+            return outputs[ref.index]
+        raise SpecError(
+            [
+                at.problem(
+                    "bad-output-index",
+                    f"'{ref}': node '{ref.name}' gives no output '{ref.index}'",
+                    f"its keys: {', '.join(map(str, outputs))}",
+                )
+            ]
+        )
+    if outputs is None or isinstance(outputs, Sequence):
+        hint = (
+            f"index it by position, from 0 to {len(outputs) - 1}"
+            if outputs is not None
+            else f"write '{ref.name}' without a key"
+        )
+        what = _outputs(ref.name, outputs).replace(f"node '{ref.name}' has", "it has")
+        raise SpecError(
+            [at.problem("bad-output-index", f"'{ref}': node '{ref.name}' does not give a dict: {what}", hint)]
+        )
+    return outputs[ref.index]  # outputs not known statically: any key stands for them
 
 
 def walk(
@@ -28,7 +71,7 @@ def walk(
     on_input: Callable[[Input], T],
     on_node: Callable[[Node, Any], T],
     *,
-    outputs_of: Callable[[Any], Sequence | None] = several,
+    outputs_of: Callable[[Any], Sequence | Mapping | None] = several,
 ) -> tuple[dict[str, T], Any]:
     """Compute a value for every input and node, then the model's outputs.
 
@@ -38,8 +81,9 @@ def walk(
         on_node: The value of a node, given the values it is called on, in
             the structure of its ``inputs`` (one value, a list, or call
             argument -> value); None for the first layer of an unbuilt stack.
-        outputs_of: The several outputs held by a value, or None when it is
-            one output; ``name[i]`` picks from them.
+        outputs_of: The several outputs held by a value (a sequence, or a
+            mapping for a dict), or None when it is one output; ``name[i]``
+            picks from a sequence, ``name[key]`` from a mapping.
 
     Returns:
         Name -> value for every input and node, and the outputs in the
@@ -60,7 +104,7 @@ def resolve(
     refs: Refs | None,
     values: dict[str, Any],
     at: Origin,
-    outputs_of: Callable[[Any], Sequence | None] = several,
+    outputs_of: Callable[[Any], Sequence | Mapping | None] = several,
 ) -> Any:
     """The values ``refs`` name, in their structure."""
     if isinstance(refs, Ref):
@@ -68,15 +112,19 @@ def resolve(
         if refs.index is None:
             return value
         outputs = outputs_of(value)
-        if outputs is None or not -len(outputs) <= refs.index < len(outputs):
-            has = f"{len(outputs)} outputs" if outputs is not None else "one output"
+        if isinstance(refs.index, str):
+            return _by_key(refs, outputs, at)
+        if isinstance(outputs, Mapping) or not _has_position(outputs, refs.index):
+            has = _outputs(refs.name, outputs)
             hint = (
                 f"index it from 0 to {len(outputs) - 1}"
-                if outputs is not None
+                if isinstance(outputs, Sequence)
+                else f"pick an output by key: {refs.name}[{next(iter(outputs))}]"
+                if isinstance(outputs, Mapping) and outputs
                 else f"write '{refs.name}' without an index"
             )
-            raise SpecError([at.problem("bad-output-index", f"'{refs}': node '{refs.name}' has {has}", hint)])
-        return outputs[refs.index]
+            raise SpecError([at.problem("bad-output-index", f"'{refs}': {has}", hint)])
+        return outputs[refs.index]  # type: ignore[index]
     if isinstance(refs, dict):
         return {k: resolve(v, values, at.at(k), outputs_of) for k, v in refs.items()}
     if isinstance(refs, list):

@@ -10,12 +10,14 @@ are reported at that node's origin.
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from typing import Any
 
 from .. import catalog
 from ..errors import Origin, SpecError
 from ..graph import Graph, Input, Node, Ref, Refs, walk
+from ..spec.subscript import parse_key
 from .backend import load_keras, set_seed
 from .messages import keras_message
 from .naming import snake_case
@@ -167,6 +169,10 @@ class Compiler:
             operands = tensors.pop(info.variadic) if info is not None and info.variadic in tensors else []
         else:
             tensors, operands = {}, list(args if isinstance(node.inputs, list) else [args])
+        if info is not None:
+            self.constants(keywords, info, next(iter([*operands, *tensors.values()]), None))
+        if node.op == "get_item":
+            keywords["key"] = parse_key(keywords["key"])
         leading: list[Any] = []
         if info is not None and info.variadic is not None:
             # A ``*args`` parameter (einsum's operands) cannot be passed by keyword: the parameters
@@ -193,11 +199,33 @@ class Compiler:
             operation.name = node.keras_name
         return result
 
+    def constants(self, keywords: dict[str, Any], info: catalog.OpInfo, first: Any) -> None:
+        """Lists given for tensor parameters become constant arrays of the first input's dtype.
+
+        (``{op: subtract, inputs: [x], x2: [0.485, 0.456, 0.406]}``: ``keras.ops`` refuses
+        nested lists. A number stays a Python number, which Keras takes in the dtype of
+        the tensor it meets, as ``x + 3.0`` does.)
+        """
+        import numpy as np
+
+        dtype = getattr(first, "dtype", None)
+        for name, value in keywords.items():
+            if isinstance(value, list) and name in info.tensors:
+                keywords[name] = np.asarray(
+                    value, dtype=self.keras.backend.standardize_dtype(dtype) if dtype else None
+                )
+
     def first_call_argument(self, node: Node) -> str | None:
         """The name of the layer's first ``call`` parameter, passed positionally as in Keras code."""
         target = self.graph.node(node.share) if node.share else node
         info = catalog.layer(target.type or "")
-        return info.call[0] if info is not None and info.call else None
+        if info is not None:
+            return info.call[0] if info.call else None
+        try:  # a custom or library layer: its own call's signature
+            params = inspect.signature(self.objects.layer_class(target.type or "").call).parameters
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        return next((n for n, p in params.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD), None)
 
     # -- compile -----------------------------------------------------------
 

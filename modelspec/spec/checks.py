@@ -7,6 +7,7 @@ entry's origin; nothing here imports Keras.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from .. import catalog
 from ..errors import Collector, Origin, Problem, received, shown
 from .models import LayerSpec, ModelSpec, per_output
+from .registry import SEPARATOR, Registry, is_layer_class
+from .subscript import SubscriptError, parse_key
 
 _NOUN = {
     "activations": "activation",
@@ -39,6 +42,7 @@ class _Checker(Collector):
         super().__init__()
         self.spec = spec
         self.custom = custom_objects
+        self.registry = Registry(custom_objects)
 
     def run(self) -> list[Problem]:
         spec = self.spec
@@ -161,10 +165,12 @@ class _Checker(Collector):
                     f"{shown(key)} is given twice: in 'inputs' and here",
                     key=True,
                 )
+            elif info.args[key].kind == "tensor":
+                self.constant(value, at.at(key), f"keras.ops.{name}")
+            elif name == "get_item" and key == "key":
+                self.subscript(value, at.at(key))
             else:
-                wrong = (
-                    _type_mismatch(info.args[key].type, value) if info.args[key].kind != "tensor" else None
-                )
+                wrong = _type_mismatch(info.args[key].type, value)
                 if wrong:
                     self.error(at.at(key), "wrong-argument-type", f"expected {wrong}, got {received(value)}")
                 elif key == "dtype" and isinstance(value, str) and value not in catalog.dtypes():
@@ -179,6 +185,36 @@ class _Checker(Collector):
                 "tensors come from 'inputs' (a list in order, or parameter -> node); constants are keys of the entry",
                 key=True,
             )  # fmt: skip
+
+    def constant(self, value: Any, at: Origin, owner: str) -> None:
+        """A constant for a tensor parameter: a number or a nested list of numbers, the same length at each level."""
+        if _array_shape(value) is None:
+            self.error(
+                at,
+                "wrong-argument-type",
+                f"{owner}: a constant tensor is a number or a nested list of numbers "
+                f"(all rows the same length), got {received(value)}",
+                "tensors from other nodes come through 'inputs'",
+            )
+
+    def subscript(self, value: Any, at: Origin) -> None:
+        """The key of a ``get_item`` op: ``"[:, 0, :]"``, read by :func:`~modelspec.spec.subscript.parse_key`."""
+        if not isinstance(value, str):
+            self.error(
+                at,
+                "wrong-argument-type",
+                f'the key of get_item is Python subscript syntax in a string, such as "[:, 0, :]", got {received(value)}',
+            )
+            return
+        try:
+            parse_key(value)
+        except SubscriptError as e:
+            p = at.problem("invalid-key", f"get_item: {e.message}", f"the key as written: {value}")
+            if p.column is not None and p.source_line is not None:  # point inside the string
+                quoted = p.source_line[p.column - 1 : p.column] in ("'", '"')
+                column = p.column + quoted + e.offset
+                p = dataclasses.replace(p, column=column, end_column=column + e.length)
+            self.problems.append(p)
 
     def call_arguments(self, type_name: str, entry: LayerSpec, at: Origin) -> None:
         """Keys of ``call`` and of an ``inputs`` mapping must be parameters of the layer's ``call``."""
@@ -207,9 +243,21 @@ class _Checker(Collector):
 
     def layer(self, type_name: str, args: dict[str, Any], at: Origin) -> None:
         """Check one layer type and its constructor arguments."""
-        if type_name in self.custom:
+        if type_name in self.custom and SEPARATOR not in type_name:  # the caller's own name for it
             self.custom_layer(self.custom[type_name], args, at)
             return
+        if catalog.layer(type_name) is None and catalog.refused(type_name) is None:
+            found = self.registered(type_name, at.at("type"), "layer class")
+            if found is not None and not is_layer_class(found):
+                self.error(
+                    at.at("type"),
+                    "unknown-layer-type",
+                    f"{shown(type_name)} is registered, but it is not a Keras layer class",
+                )
+            elif found is not None:
+                self.custom_layer(found, args, at)
+            if found is not None or SEPARATOR in type_name or self.registry.find(type_name):
+                return
         reason = catalog.refused(type_name)
         if reason is not None:
             self.error(
@@ -220,10 +268,10 @@ class _Checker(Collector):
             return
         info = catalog.layer(type_name)
         if info is None and "." in type_name:
-            self.dotted("layer type", type_name, at.at("type"), [*catalog.layer_types(), *self.custom])
+            self.dotted("layer type", type_name, at.at("type"), self.layer_names())
             return
         if info is None:
-            near = self.near(type_name, [*catalog.layer_types(), *self.custom], "layers")
+            near = self.near(type_name, self.layer_names(), "layers")
             self.error(
                 at.at("type"),
                 "unknown-layer-type",
@@ -232,6 +280,44 @@ class _Checker(Collector):
             )
             return
         self.arguments(info.args, args, at, f"{type_name}")
+
+    def layer_names(self) -> list[str]:
+        """The layer types a spec may name, for did-you-mean: Keras's, the caller's, and bare registered names."""
+        registered = [
+            bare
+            for bare, keys in self.registry.bare().items()
+            if len(keys) == 1 and is_layer_class(self.custom[keys[0]])
+        ]
+        return [*catalog.layer_types(), *(k for k in self.custom if SEPARATOR not in k), *registered]
+
+    def registered(self, name: str, at: Origin, noun: str) -> Any:
+        """The registered object ``name`` means (``package>Class``, or a bare name only one has), else None.
+
+        A bare name that several registered objects have, and a ``package>Class`` no
+        loaded library registered, are reported here.
+        """
+        keys = self.registry.find(name)
+        if len(keys) == 1:
+            return self.custom[keys[0]]
+        if len(keys) > 1:
+            self.error(
+                at,
+                "ambiguous-type",
+                f"{shown(name)} names {len(keys)} registered classes: {', '.join(keys)}",
+                f"write the registered name, e.g. '{keys[0]}'",
+            )
+        elif SEPARATOR in name:
+            package = name.split(SEPARATOR, 1)[0]
+            if package in self.registry.packages():
+                near = self.near(name, self.custom, f"registered:{noun}")
+                hint = f"did you mean '{near}'?" if near else f"'{package}' registers no such name"
+            else:
+                hint = (
+                    f"load the library that registers it: --plugin {package} on the command line, "
+                    f"`import {package}` in Python (or custom_objects=)"
+                )
+            self.error(at, "unregistered-type", f"{shown(name)} is not a registered {noun}", hint)
+        return None
 
     def dotted(self, noun: str, name: str, at: Origin, known: Iterable[str]) -> None:
         """A dotted import path where a name belongs: refused, never imported."""
@@ -247,23 +333,42 @@ class _Checker(Collector):
         )
 
     def custom_layer(self, cls: Any, args: dict[str, Any], at: Origin) -> None:
-        """A user layer: arguments checked against its ``__init__`` signature."""
-        try:
-            params = inspect.signature(cls.__init__).parameters
-        except (TypeError, ValueError):
+        """A user or library layer: arguments checked against its constructor, Keras objects among them as usual.
+
+        The arguments are those of its ``__init__``; where that passes ``**kwargs``
+        on, those of its base classes, up to ``keras.layers.Layer`` (whose own
+        keywords are few and checked by Keras). An argument named as Keras names
+        them (``activation``, ``*_initializer``, ``*_regularizer``,
+        ``*_constraint``, ``layer``) holds that kind of object.
+        """
+        params = _constructor_parameters(cls)
+        if params is None:
             return
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return
-        allowed = [n for n in params if n != "self"]
-        for name in args:
-            if name not in allowed:
-                near = self.near(name, allowed, f"args:{cls.__name__}")
+        closed, allowed = params
+        for name, value in args.items():
+            if name in allowed or not closed:
+                kind = catalog.argument_kind(name)
+                if kind is not None:
+                    self.value(
+                        catalog.ArgInfo(name, False, None, None, kind, None), value, at.at(name), cls.__name__
+                    )
+                continue
+            near = self.near(name, allowed, f"args:{cls.__module__}.{cls.__name__}")
+            self.error(
+                at.at(name),
+                "unknown-argument",
+                f"unknown argument {shown(name)} for {cls.__name__}",
+                f"did you mean '{near}'?" if near else _choices(a for a in allowed if a != "self"),
+                key=True,
+            )
+        for name, p in allowed.items():
+            if (
+                p.default is inspect.Parameter.empty
+                and p.kind is p.POSITIONAL_OR_KEYWORD
+                and name not in args
+            ):
                 self.error(
-                    at.at(name),
-                    "unknown-argument",
-                    f"unknown argument {shown(name)} for {cls.__name__}",
-                    f"did you mean '{near}'?" if near else None,
-                    key=True,
+                    at, "missing-argument", f"{cls.__name__} requires the argument {shown(name)}", key=True
                 )
 
     def arguments(
@@ -342,6 +447,9 @@ class _Checker(Collector):
                 return
             if catalog.object_class(module, value) is not None:
                 return
+            if SEPARATOR in value or self.registry.find(value):  # keras_hub>gelu_approximate
+                self.registered(value, at, noun)
+                return
             reason = catalog.refused_object(module, value)
             if reason is not None:
                 self.error(at, "refused-object", f"the {noun} {shown(value)} is not allowed: {reason}")
@@ -372,6 +480,11 @@ class _Checker(Collector):
             )
             return
         if type_name in self.custom:
+            return
+        if SEPARATOR in type_name or (
+            catalog.object_class(module, type_name) is None and self.registry.find(type_name)
+        ):
+            self.registered(type_name, at.at("type"), f"{noun} class")
             return
         reason = catalog.refused_object(module, type_name)
         if reason is not None:
@@ -422,6 +535,45 @@ class _Checker(Collector):
             self.object(module, value, at)
 
 
+def _constructor_parameters(cls: Any) -> tuple[bool, dict[str, inspect.Parameter]] | None:
+    """(closed, parameters) of a class's constructor; closed when no ``**kwargs`` takes unknown keywords.
+
+    ``**kwargs`` passed on to a base class are followed up the MRO; Keras's
+    ``Layer`` takes a known few (``name``, ``dtype``, ``trainable``, ...).
+    None when the signature cannot be read (a function, a builtin).
+    """
+    if not isinstance(cls, type):
+        return None
+    allowed: dict[str, inspect.Parameter] = {}
+    for base in cls.__mro__:
+        if base is object or "__init__" not in vars(base):
+            continue
+        try:
+            params = inspect.signature(base.__init__).parameters
+        except (TypeError, ValueError):
+            return None
+        for name, p in params.items():
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name not in allowed:
+                allowed[name] = (
+                    p if base is cls else p.replace(default=None)
+                )  # a base's required: the class passes it
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return True, allowed
+        if base.__name__ == "Layer" and base.__module__.startswith("keras."):
+            allowed.update(
+                {
+                    k: inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None)
+                    for k in _LAYER_KEYWORDS
+                }
+            )
+            return True, allowed
+    return False, allowed
+
+
+_LAYER_KEYWORDS = ("input_shape", "batch_input_shape", "batch_size", "input_dim", "weights")
+"""What ``keras.layers.Layer.__init__`` takes in its ``**kwargs``."""
+
+
 def _type_mismatch(expected: str | None, value: Any) -> str | None:
     """What ``value`` should have been, when it plainly is not of type ``expected``."""
     if value is None or expected is None:
@@ -437,6 +589,18 @@ def _type_mismatch(expected: str | None, value: Any) -> str | None:
     if expected == "list" and isinstance(value, (dict, str)):
         return "a list or a number"
     return None
+
+
+def _array_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a constant (a number, or nested lists of numbers), None when it is not one."""
+    if isinstance(value, (int, float)):
+        return ()
+    if not isinstance(value, list) or not value:
+        return None
+    inner = {_array_shape(v) for v in value}
+    if len(inner) != 1 or None in inner:
+        return None
+    return (len(value), *inner.pop())  # type: ignore[misc]
 
 
 def _a(noun: str) -> str:

@@ -33,8 +33,8 @@ MAX_LAYERS = 100_000
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 """Input and node names: letters, digits, '_' and '-' (every backend takes them; PyTorch refuses '.')."""
-REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\[-?[0-9]+\])?$"
-"""A node or input name, optionally with an output index: ``lstm[1]``."""
+REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\[(-?[0-9]+|[A-Za-z_][A-Za-z0-9_\-]*)\])?$"
+"""A node or input name, optionally with an output index, ``lstm[1]``, or a key of a dict output, ``encoder[sparse]``."""
 EXPRESSION_PATTERN = r"^\$\{[\s\S]*\}$"
 """A string that is wholly one ``${...}`` expression: it stands for a value of any type."""
 _OR_EXPRESSION = r"|^[\s\S]*\$\{[\s\S]*$"
@@ -479,10 +479,12 @@ def holds_expression(value: Any) -> bool:
     return False
 
 
-_INDEX = re.compile(r"^(?P<name>.+)\[(?P<index>-?[0-9]+)\]$")
+_INDEX = re.compile(r"^(?P<name>.+)\[(?:(?P<index>-?[0-9]+)|(?P<key>[A-Za-z_][A-Za-z0-9_\-]*))\]$")
 
 
-def split_reference(ref: str) -> tuple[str, int | None]:
-    """``'lstm[1]'`` -> ``('lstm', 1)``; ``'dense'`` -> ``('dense', None)``."""
+def split_reference(ref: str) -> tuple[str, int | str | None]:
+    """``'lstm[1]'`` -> ``('lstm', 1)``; ``'encoder[sparse]'`` -> ``('encoder', 'sparse')``; ``'dense'`` -> ``('dense', None)``."""
     m = _INDEX.match(ref)
-    return (m["name"], int(m["index"])) if m else (ref, None)
+    if m is None:
+        return ref, None
+    return m["name"], int(m["index"]) if m["index"] is not None else m["key"]
