@@ -366,7 +366,7 @@ def test_operation_shapes_undecided_by_the_spec_are_unknown_not_errors(entry, in
 
 def test_every_allowlisted_operation_has_a_shape_rule():
     from modelspec import catalog
-    from modelspec.analysis.ops import has_op_rule
+    from modelspec.analysis.shapes import has_op_rule
 
     assert len(catalog.op_names()) == 120
     assert [name for name in catalog.op_names() if not has_op_rule(name)] == []

@@ -17,8 +17,7 @@ from typing import Any
 from .. import catalog
 from ..errors import Problem, SpecError
 from ..graph import Graph, Input, Node, walk
-from .ops import has_op_rule, infer_op
-from .shapes import Inferred, ShapeError, has_rule, infer
+from .shapes import Inferred, ShapeError, has_op_rule, has_rule, infer, infer_op
 
 Shape = tuple[int | None, ...]
 

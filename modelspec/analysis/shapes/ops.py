@@ -15,7 +15,7 @@ import itertools
 import math
 from typing import Any
 
-from .shapes import ShapeError, broadcast
+from .shape_utils import ShapeError, broadcast
 
 Shape = tuple[int | None, ...]
 
