@@ -86,7 +86,7 @@ CODES: dict[str, str] = {
     "expand-limit": "the expansion makes more than 100,000 layers or nests blocks more than 32 deep",
     # static analysis
     "shape-mismatch": "a layer cannot take the shapes it is called on (found without Keras)",
-    "shape-unknown": "validate --strict: a node whose output shape could not be inferred",
+    "shape-unknown": "a node whose output shape could not be inferred (an error with validate --strict; a warning when the memory guard cannot count its weights)",
     "too-large": "the model's weights exceed the memory available or --max-params",
     # Keras
     "keras-build": "Keras refused to create or call a layer, or to make the model",

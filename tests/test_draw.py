@@ -17,8 +17,8 @@ HAS_DOT = shutil.which("dot") is not None
 
 
 def drawn(name: str, **kw):
-    _, graph = load_checked(SPECS / f"{name}.yaml")
-    return graph, picture(graph, graph.analysis, **kw)
+    graph, analysis = load_checked(SPECS / f"{name}.yaml").model()
+    return graph, picture(graph, analysis, **kw)
 
 
 def dot_edges(text: str) -> list[tuple[str, str, str]]:

@@ -69,7 +69,7 @@ class Compiler:
         self.keras = keras
         self.graph = graph
         self.objects = Objects(keras, custom_objects)
-        self.names = layer_names(graph)
+        self.names = graph.keras_names()
 
     def run(self) -> Any:
         if self.graph.seed is not None:
@@ -171,25 +171,14 @@ class Compiler:
         """An ``op`` node: ``keras.ops.NAME`` on symbolic tensors, as Keras records it in a functional model."""
         fn = getattr(self.keras.ops, node.op)  # type: ignore[arg-type]
         info = catalog.op(node.op or "")
-        keywords = copy.deepcopy(node.args)  # Keras may rewrite a list argument in place (pad's pad_width)
-        if isinstance(node.inputs, dict):
-            tensors = dict(args)
-            operands = tensors.pop(info.variadic) if info is not None and info.variadic in tensors else []
-        else:
-            tensors, operands = {}, list(args if isinstance(node.inputs, list) else [args])
-        leading: list[Any] = []
-        if info is not None and info.variadic is not None:
-            # A ``*args`` parameter (einsum's operands) cannot be passed by keyword: the parameters
-            # before it go positionally, then the operands.
-            for name in info.args:
-                if name == info.variadic:
-                    break
-                if name in keywords:
-                    leading.append(keywords.pop(name))
-                elif name in tensors:
-                    leading.append(tensors.pop(name))
+        if info is None:  # the spec checks refuse an op outside the allowlist
+            raise SpecError(
+                [node.origin.at("op").problem("unknown-op", f"keras.ops.{node.op} is not allowed")]
+            )
+        # Keras may rewrite a list argument in place (pad's pad_width): it gets a copy.
+        positional, keywords = info.call_arguments({**info.bind(args), **copy.deepcopy(node.args)})
         try:
-            result = fn(*leading, *operands, **tensors, **keywords)
+            result = fn(*positional, **keywords)
         except Exception as e:  # noqa: BLE001
             raise keras_problem(
                 node.origin, f"Keras could not apply keras.ops.{node.op} to {_describe(node.inputs)}", e
@@ -233,43 +222,6 @@ class Compiler:
             model.compile(**kwargs)
         except Exception as e:  # noqa: BLE001
             raise keras_problem(at, "Keras could not compile the model", e, code="keras-compile") from None
-
-
-def layer_names(graph: Graph) -> dict[str, str]:
-    """Node name -> the Keras name of its layer, for every layer that makes one.
-
-    A named node keeps its name. An unnamed entry of a list gets the name
-    Keras would give it in a fresh process (``dense``, ``dense_1``, ... after
-    its type), skipping every name the spec gives, so that a user's
-    ``dense_1`` next to unnamed ``Dense`` layers never collides with Keras's
-    automatic names (which also depend on what the process built before).
-    """
-    taken = set(graph.inputs) | {n.keras_name for n in graph.nodes if n.keras_name is not None}
-    counters: dict[str, int] = {}
-    names: dict[str, str] = {}
-    for node in graph.nodes:
-        if node.keras_name is not None:
-            names[node.name] = node.keras_name
-            continue
-        if node.type is None:
-            continue
-        base = _snake_case(node.type)
-        while True:
-            n = counters.get(base, 0)
-            counters[base] = n + 1
-            name = base if n == 0 else f"{base}_{n}"
-            if name not in taken:
-                break
-        taken.add(name)
-        names[node.name] = name
-    return names
-
-
-def _snake_case(name: str) -> str:
-    """Keras's rule for automatic names: ``BatchNormalization`` -> ``batch_normalization``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _describe(refs: Refs | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .shape_utils import Inferred, Layer, broadcast, rule
+from .shape_utils import Inferred, Layer, NotInferable, broadcast, rule
 
 # ConvNeXt's ``LayerScale`` (keras.src.applications.convnext) and InceptionResNetV2's
 # ``CustomScaleLayer`` (keras.src.applications.inception_resnet_v2) reach a spec as custom
@@ -16,7 +16,7 @@ _APPLICATION_ARGS = {
 def _application_layer(layer: Layer) -> None:
     expected = _APPLICATION_ARGS[layer.cls]
     if set(layer.args) - {"trainable", "dtype"} != expected:
-        raise KeyError(f"{layer.type} with arguments {sorted(layer.args)} is not keras.applications' own")
+        raise NotInferable(f"{layer.type} with arguments {sorted(layer.args)} is not keras.applications' own")
 
 
 @rule("LayerScale")

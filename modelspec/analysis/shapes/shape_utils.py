@@ -45,6 +45,16 @@ class ShapeError(Exception):
         self.argument = argument
 
 
+class NotInferable(Exception):
+    """A rule cannot decide the output from the spec: the shape is "unknown", and that is no error.
+
+    Raised for a case that depends on the data (``where`` with only a
+    condition), that Keras's own rule leaves open, or a layer type without a
+    rule. Only this and :class:`ShapeError` mean something to inference; any
+    other exception out of a rule is a bug in the rule.
+    """
+
+
 @dataclass(frozen=True)
 class Inferred:
     """What a layer produces from its inputs.
@@ -175,12 +185,12 @@ def infer(
         The inferred output shape(s) and parameter counts.
 
     Raises:
-        KeyError: No rule covers ``type_name`` (see :func:`has_rule`).
+        NotInferable: No rule covers ``type_name`` (see :func:`has_rule`), or its rule cannot decide.
         ShapeError: The layer cannot be applied to these inputs with these arguments.
     """
     cls = class_of(type_name)
     if cls not in _RULES:
-        raise KeyError(f"no shape rule for layer type {type_name!r}")
+        raise NotInferable(f"no shape rule for layer type {type_name!r}")
     layer = Layer(type_name, cls, _complete(type_name, args), _normalize(inputs), dict(call or {}))
     result = _RULES[cls](layer)
     if layer["trainable"] is False:  # Keras then reports every weight as non-trainable
