@@ -37,6 +37,7 @@ def run(name: str) -> dict:
     import keras
 
     import modelspec
+    import modelspec.api
     from modelspec.analysis import analyze
 
     objects = custom_objects()
@@ -46,19 +47,19 @@ def run(name: str) -> dict:
         original = getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3))
         row["params"] = original.count_params()
         text = modelspec.from_keras(original, custom_objects=objects).to_yaml()
-        graph = modelspec.check(modelspec.loads(text, custom_objects=objects), custom_objects=objects)
+        record = modelspec.api.checked(modelspec.loads(text, custom_objects=objects), custom_objects=objects)
+        graph, analysis = record.model()
         times = []
         for _ in range(5):
             start = time.perf_counter()
             analyze(graph)
             times.append(time.perf_counter() - start)
         row["ms"] = min(times) * 1000
-        analysis = graph.analysis
         row["nodes"] = len(graph.nodes)
         row["inferred"] = len(graph.nodes) - len(analysis.unknown)
         row["complete"] = analysis.complete
         row["unknown"] = [f"{n} ({analysis.nodes[n].reason})" for n in analysis.unknown]
-        row["compared"], row["mismatches"] = static_analysis_mismatches(original, graph)
+        row["compared"], row["mismatches"] = static_analysis_mismatches(original, graph, analysis)
         row["result"] = "pass" if analysis.complete and not row["mismatches"] else "FAIL"
     return row
 

@@ -12,10 +12,11 @@ import dataclasses
 import inspect
 import os
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .analysis import analyze, available_memory, memory_problems
-from .errors import SpecError, raise_errors
+from .analysis import Analysis, analyze, available_memory, memory_problems, uncounted_problems
+from .errors import Problem, SpecError, raise_errors
 from .expand import expand, merge_repeats
 from .graph import Graph, lint, to_graph
 from .source import Source, parse, paused_gc, read_source
@@ -94,38 +95,68 @@ def _objects(custom_objects: dict[str, Any] | None) -> dict[str, Any]:
     return {**keras_registered(), **_registry, **(custom_objects or {})}
 
 
-def _front(
+@dataclass(frozen=True)
+class Checked:
+    """What the checking stages return: the expanded spec, its graph and its static analysis.
+
+    Attributes:
+        spec: The expanded spec.
+        graph: Its resolved graph (``graph.warnings``: the lint and memory
+            warnings); None for a block library, which has no model.
+        analysis: Every node's shape and parameters; None with ``graph``.
+    """
+
+    spec: ModelSpec
+    graph: Graph | None
+    analysis: Analysis | None
+
+    def model(self) -> tuple[Graph, Analysis]:
+        """The graph and its analysis of a spec that has a model.
+
+        Raises:
+            SpecError: The spec is a block library: nothing to build.
+        """
+        if self.graph is None or self.analysis is None:
+            raise SpecError(
+                [
+                    self.spec.at("layers").problem(
+                        "no-layers", "a block library has no layers: nothing to build"
+                    )
+                ]
+            )
+        return self.graph, self.analysis
+
+
+def _check_document(
     source: Source,
     objects: dict[str, Any],
     params: dict[str, Any] | None,
     variant: str | None,
     strict: bool = False,
-) -> tuple[ModelSpec, Graph | None]:
-    """Run the stages that need no Keras on a parsed document: spec, expand, catalog checks, graph, lint."""
+    strict_rules: bool = False,
+) -> Checked:
+    """Run the stages that need no Keras on a parsed document: spec, expand, catalog checks, graph, lint, shapes."""
     with paused_gc():
         spec, problems = to_spec(source, objects)
         if spec is None:
             raise SpecError(problems)
-        return _back(spec, objects, params, variant, strict)
+        return _check_spec(spec, objects, params, variant, strict, strict_rules)
 
 
-def _back(
+def _check_spec(
     spec: ModelSpec,
     objects: dict[str, Any],
     params: dict[str, Any] | None = None,
     variant: str | None = None,
     strict: bool = False,
-) -> tuple[ModelSpec, Graph | None]:
-    """Expand a spec, then check it against the catalog and as a graph; every problem is reported together.
-
-    Returns:
-        The expanded spec and its graph (None for a block library, which has no model).
-    """
+    strict_rules: bool = False,
+) -> Checked:
+    """Expand a spec, then check it against the catalog, as a graph and by its shapes; every problem together."""
     flat, problems = expand(spec, params=params, variant=variant, custom_objects=objects)
     if flat is None:
         raise SpecError(problems)
     if flat.library:
-        return flat, None
+        return Checked(flat, None, None)
     problems += check_spec(flat, objects)
     problems += check_paths(flat)  # what the spec's paths reach, and what training would write over
     graph, found = to_graph(flat)
@@ -133,7 +164,7 @@ def _back(
     raise_errors(merge_repeats(problems))
     # Only for a graph without errors: broken parts mislead the lint checks and the shape rules.
     graph.warnings = merge_repeats(lint(graph))
-    graph.analysis = analysis = analyze(graph)
+    analysis = analyze(graph, strict_rules=strict_rules)
     problems = analysis.problems
     if strict:
         problems += [
@@ -147,15 +178,7 @@ def _back(
         dataclasses.replace(p, severity="warning")
         for p in memory_problems(graph, analysis, available=available_memory(), share=0.25)
     ]  # past a quarter of the memory, a warning: building it would take most of the machine
-    return flat, graph
-
-
-def _model(spec: ModelSpec, graph: Graph | None) -> Graph:
-    if graph is None:
-        raise SpecError(
-            [spec.at("layers").problem("no-layers", "a block library has no layers: nothing to build")]
-        )
-    return graph
+    return Checked(flat, graph, analysis)
 
 
 def loads(
@@ -178,7 +201,7 @@ def loads(
     Raises:
         SpecError: Every problem found, located in ``source``.
     """
-    return _front(parse(text, source), _objects(custom_objects), params, variant)[0]
+    return _check_document(parse(text, source), _objects(custom_objects), params, variant).spec
 
 
 def load(
@@ -199,7 +222,7 @@ def load(
     Raises:
         SpecError: The file is missing or unreadable, or every problem found in it.
     """
-    return load_checked(path, params=params, variant=variant, custom_objects=custom_objects)[0]
+    return load_checked(path, params=params, variant=variant, custom_objects=custom_objects).spec
 
 
 def load_checked(
@@ -209,19 +232,21 @@ def load_checked(
     variant: str | None = None,
     custom_objects: dict[str, Any] | None = None,
     strict: bool = False,
-) -> tuple[ModelSpec, Graph | None]:
-    """Read a spec file and check it through static analysis, once: the expanded spec and its graph.
+    strict_rules: bool = False,
+) -> Checked:
+    """Read a spec file and check it through static analysis, once: the expanded spec, its graph and analysis.
 
-    The graph is None for a block library (a file of blocks and no layers);
-    ``graph.analysis`` holds every node's shape and parameters.
+    The graph and analysis are None for a block library (a file of blocks and no layers).
 
     Args:
         strict: Also report, as errors, the nodes whose output shape could not be inferred.
+        strict_rules: Let a shape rule's own failure propagate instead of leaving
+            the shape unknown (:func:`modelspec.analysis.analyze`): for tests.
 
     Raises:
         SpecError: Every problem found.
     """
-    return _front(read_source(path), _objects(custom_objects), params, variant, strict)
+    return _check_document(read_source(path), _objects(custom_objects), params, variant, strict, strict_rules)
 
 
 def check(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any] | None = None) -> Graph:
@@ -237,29 +262,45 @@ def check(spec: ModelSpec | str | os.PathLike, *, custom_objects: dict[str, Any]
     Raises:
         SpecError: Every problem found.
     """
+    return checked(spec, custom_objects=custom_objects).model()[0]
+
+
+def checked(
+    spec: ModelSpec | str | os.PathLike,
+    *,
+    custom_objects: dict[str, Any] | None = None,
+    strict_rules: bool = False,
+) -> Checked:
+    """:func:`check`, returning the whole record: the expanded spec, its graph and its analysis.
+
+    ``strict_rules`` lets a shape rule's own failure propagate (tests run so).
+    """
     objects = _objects(custom_objects)
     if not isinstance(spec, ModelSpec):
-        return _model(*load_checked(spec, custom_objects=objects))
+        return load_checked(spec, custom_objects=objects, strict_rules=strict_rules)
     with paused_gc():
-        return _model(*_back(spec, objects))
+        return _check_spec(spec, objects, strict_rules=strict_rules)
 
 
-def guard(graph: Graph, *, max_params: int | None = None, copies: int = 1) -> None:
+def guard(record: Checked, *, max_params: int | None = None, copies: int = 1) -> list[Problem]:
     """Refuse, before Keras allocates anything, a model whose weights cannot fit in memory or ``max_params``.
 
     Args:
-        graph: A checked graph (with its analysis).
+        record: A checked spec (:func:`checked`, :func:`load_checked`).
         max_params: A limit on the parameter count, or None.
         copies: How many copies of the weights the work keeps (training: weights,
             gradients and two optimizer slots).
 
+    Returns:
+        Warnings: the layers whose weights could not be counted (their shape is not known).
+
     Raises:
         SpecError: Located at the largest layer, naming the largest ones and their sizes.
     """
+    graph, analysis = record.model()
     available = available_memory()
-    raise_errors(
-        memory_problems(graph, graph.analysis, max_params=max_params, available=available, factor=copies)
-    )
+    raise_errors(memory_problems(graph, analysis, max_params=max_params, available=available, factor=copies))
+    return uncounted_problems(graph, analysis)
 
 
 def build(
@@ -286,9 +327,9 @@ def build(
     from .keras import to_keras
 
     objects = _objects(custom_objects)
-    graph = check(spec, custom_objects=objects)
-    guard(graph, max_params=max_params)
-    return to_keras(graph, objects)
+    record = checked(spec, custom_objects=objects)
+    guard(record, max_params=max_params)
+    return to_keras(record.model()[0], objects)
 
 
 def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
@@ -362,14 +403,11 @@ def train(
 
     objects = _objects(custom_objects)
     with path_policy(allow_outside=allow_outside, overwrite=overwrite):
-        if isinstance(spec, ModelSpec):
-            spec, graph = _back(spec, objects)
-        else:
-            spec, graph = load_checked(spec, custom_objects=objects)
-        graph = _model(spec, graph)
-        guard(graph, copies=TRAINING_COPIES)
+        record = checked(spec, custom_objects=objects)
+        graph, _ = record.model()
+        guard(record, copies=TRAINING_COPIES)
         return fit(
-            spec,
+            record.spec,
             graph,
             objects,
             epochs=epochs,
@@ -381,8 +419,10 @@ def train(
 
 
 __all__ = [
+    "Checked",
     "build",
     "check",
+    "checked",
     "from_keras",
     "guard",
     "keras_registered",

@@ -55,7 +55,7 @@ CODES: dict[str, str] = {
     "share-with-arguments": "a `share` entry also gives a type or constructor arguments",
     "unknown-op": "an `op` entry names no keras.ops function of the allowlist",
     "op-inputs": "an `op` entry gives too many or too few tensors for its function",
-    "invalid-key": "the key of a `get_item` op is not a subscript of integers, integer slices, None and ...",
+    "invalid-key": "the key of a `get_item` op is not a subscript of integers, integer slices, None and `...`",
     # the graph
     "unknown-reference": "a reference names no input or node",
     "bad-output-index": "`name[i]` indexes an input, or a node output that does not exist",
@@ -89,7 +89,7 @@ CODES: dict[str, str] = {
     "expand-limit": "the expansion makes more than 100,000 layers or nests blocks more than 32 deep",
     # static analysis
     "shape-mismatch": "a layer cannot take the shapes it is called on (found without Keras)",
-    "shape-unknown": "validate --strict: a node whose output shape could not be inferred",
+    "shape-unknown": "a node whose output shape could not be inferred (an error with validate --strict; a warning when the memory guard cannot count its weights)",
     "too-large": "the model's weights exceed the memory available or --max-params",
     # Keras
     "keras-build": "Keras refused to create or call a layer, or to make the model",

@@ -161,7 +161,7 @@ def _sublayers(keras, model) -> list:
     return out
 
 
-def static_analysis_mismatches(model, graph) -> tuple[int, list[str]]:
+def static_analysis_mismatches(model, graph, analysis) -> tuple[int, list[str]]:
     """Every node's static shape and parameters against the Keras model the spec was exported from.
 
     A node is found in ``model`` by name: a layer, or an operation (``keras.ops.add``, which
@@ -178,7 +178,6 @@ def static_analysis_mismatches(model, graph) -> tuple[int, list[str]]:
 
     from modelspec.analysis import UNKNOWN
 
-    analysis = graph.analysis
     top = {op.name: op for op in model.operations}
     nested: dict[str, tuple[dict, list]] = {}  # instance -> (its layers by name, in order)
     calls: dict[str, int] = {}

@@ -17,8 +17,8 @@ HAS_DOT = shutil.which("dot") is not None
 
 
 def drawn(name: str, **kw):
-    _, graph = load_checked(SPECS / f"{name}.yaml")
-    return graph, picture(graph, graph.analysis, **kw)
+    graph, analysis = load_checked(SPECS / f"{name}.yaml").model()
+    return graph, picture(graph, analysis, **kw)
 
 
 def dot_edges(text: str) -> list[tuple[str, str, str]]:
@@ -97,3 +97,11 @@ def test_svg_without_graphviz_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "needs Graphviz's `dot` program" in err and "apt-get install graphviz" in err and not out.exists()
     assert main(["draw", str(SPECS / "iris.yaml"), "-o", str(tmp_path / "m.pdf")]) == 2
+
+
+def test_unnamed_layers_are_labelled_as_keras_names_them():
+    _, p = drawn("iris")
+    mermaid = to_mermaid(p)
+    assert '["dense<br/>Dense<br/>(None, 16)<br/>80 params"]' in mermaid
+    assert '["dense_1<br/>Dense<br/>(None, 16)<br/>272 params"]' in mermaid
+    assert "#" not in "".join(line for line in mermaid.splitlines() if "[" in line)

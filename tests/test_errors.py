@@ -176,7 +176,7 @@ def api_problems(case: Case, tmp_path) -> list[modelspec.Problem]:
         if case.cmd == "build":
             modelspec.build(case.path)
             return list(modelspec.check(case.path).warnings)
-        return list(load_checked(case.path)[1].warnings)
+        return list(load_checked(case.path).graph.warnings)
     except modelspec.SpecError as e:
         return e.problems
 
@@ -456,7 +456,7 @@ def test_thousands_of_problems_stay_linear():
     # a pass over the whole text per problem.
     n = 20_000
     text = "modelspec: 1\nlayers:\n" + "".join(
-        f"  - {{type: Dense, units: {i}, use_bias: 5}}\n" for i in range(n)
+        f"  - {{type: Dense, units: {i + 1}, use_bias: 5}}\n" for i in range(n)
     )
     start = time.perf_counter()
     with pytest.raises(modelspec.SpecError) as info:

@@ -16,6 +16,7 @@ import pytest
 from conftest import DATA, HAS_HUB, HUB_SPECS, ROOT, assert_same_network, flat
 
 import modelspec
+from modelspec.api import checked
 from modelspec.cli import main
 
 hub = pytest.mark.skipif(not HAS_HUB, reason="KerasHub is not installed (pip install -e '.[hub]')")
@@ -191,11 +192,11 @@ KEYS = {  # the key as a spec writes it -> the same key in Python, for numpy's r
 @pytest.mark.parametrize("key", KEYS)
 def test_get_item_is_x_key(key):
     text = f'modelspec: 1\ninputs: {{x: [4, 5]}}\nlayers:\n  g: {{op: get_item, inputs: x, key: "{key}"}}\n'
-    graph = modelspec.check(modelspec.loads(text))
+    _, analysis = checked(modelspec.loads(text), strict_rules=True).model()
     model = modelspec.build(modelspec.loads(text))
     x = np.arange(2 * 4 * 5, dtype="float32").reshape(2, 4, 5)
     np.testing.assert_array_equal(flat(model(x))[0], x[KEYS[key]])
-    assert tuple(model.outputs[0].shape) == graph.analysis.nodes["g"].shape
+    assert tuple(model.outputs[0].shape) == analysis.nodes["g"].shape
 
 
 @pytest.mark.parametrize(
@@ -237,7 +238,7 @@ def test_a_list_operand_is_a_constant_array_of_the_input_dtype():
     outputs: [scaled, shifted]
     """
     spec = modelspec.loads(textwrap.dedent(text))
-    graph = modelspec.check(spec)
+    _, analysis = checked(spec, strict_rules=True).model()
     model = modelspec.build(spec)
     image = np.random.default_rng(0).normal(size=(2, 2, 3)).astype("float32")
     ids = np.array([[1, 2, 3], [4, 5, 6]], "int32")
@@ -246,7 +247,7 @@ def test_a_list_operand_is_a_constant_array_of_the_input_dtype():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(scaled), (image - mean) / std, rtol=1e-6)
     assert keras.backend.standardize_dtype(shifted.dtype) == "int32"
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(shifted), ids + [1, 2, 3])
-    assert graph.analysis.nodes["scaled"].shape == (None, 2, 3) == tuple(model.outputs[0].shape)
+    assert analysis.nodes["scaled"].shape == (None, 2, 3) == tuple(model.outputs[0].shape)
 
 
 # -- dict outputs ----------------------------------------------------------------------------

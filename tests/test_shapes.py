@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from modelspec import catalog
-from modelspec.analysis.shapes import Inferred, ShapeError, has_rule, infer, rule_types
+from modelspec.analysis.shapes import Inferred, NotInferable, ShapeError, has_rule, infer, rule_types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -554,23 +554,23 @@ REQUIRED = """
 def test_registry_covers_the_required_types():
     assert [name for name in REQUIRED if not has_rule(name)] == []
     assert "Conv2D" in rule_types() and "Convolution2D" not in rule_types()  # keyed by Keras class
-    assert not has_rule("TextVectorization")
-    with pytest.raises(KeyError):
-        infer("TextVectorization", {}, (None, 1))
+    assert not has_rule("HashedCrossing")
+    with pytest.raises(NotInferable):
+        infer("HashedCrossing", {"num_bins": 4}, [(None, 1), (None, 1)])
 
 
 def test_a_class_named_like_an_application_layer_but_with_other_arguments_is_not_inferred():
     assert has_rule("LayerScale") and has_rule("CustomScaleLayer")  # keras.applications' own, by name
-    with pytest.raises(KeyError, match="is not keras"):
+    with pytest.raises(NotInferable, match="is not keras"):
         infer("LayerScale", {"dim": 4}, (None, 4))
-    with pytest.raises(KeyError):
+    with pytest.raises(NotInferable):
         infer("CustomScaleLayer", {"scale": 0.1, "axis": 1}, [(None, 4), (None, 4)])
 
 
 def test_every_rule_is_compared_with_keras():
     compared = {
         row.values[0] if row.values[0] in APPLICATION_LAYERS else catalog.layer(row.values[0]).cls
-        for row in CASES
+        for row in [*CASES, *ENCODINGS]
     }
     assert [name for name in rule_types() if name not in compared] == []
 
@@ -596,3 +596,91 @@ def test_importing_shapes_does_not_import_keras():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------
+# Encoding layers: their output size follows from their arguments
+
+ENCODINGS = [
+    pytest.param("CategoryEncoding", {"num_tokens": 10}, (N, 3), "int32", id="CategoryEncoding"),
+    pytest.param(
+        "CategoryEncoding", {"num_tokens": 10, "output_mode": "one_hot"}, (N, 1), "int32", id="CE-one-hot"
+    ),
+    pytest.param(
+        "CategoryEncoding", {"num_tokens": 10, "output_mode": "one_hot"}, (N, 3), "int32", id="CE-one-hot-3"
+    ),
+    pytest.param("Hashing", {"num_bins": 7}, (N, 3), "int32", id="Hashing"),
+    pytest.param(
+        "Hashing", {"num_bins": 7, "output_mode": "multi_hot"}, (N, 3), "int32", id="Hashing-multi-hot"
+    ),
+    pytest.param(
+        "Discretization", {"bin_boundaries": [0.0, 1.0, 2.0]}, (N, 3), "float32", id="Discretization"
+    ),
+    pytest.param(
+        "Discretization",
+        {"bin_boundaries": [0.0, 1.0], "output_mode": "one_hot"},
+        (N, 3),
+        "float32",
+        id="Disc-one-hot",
+    ),
+    pytest.param(
+        "Discretization", {"num_bins": 4, "output_mode": "count"}, (N, 2, 3), "float32", id="Disc-count"
+    ),
+    pytest.param("StringLookup", {"vocabulary": ["a", "b", "c"]}, (N, 3), "string", id="StringLookup"),
+    pytest.param(
+        "StringLookup",
+        {"vocabulary": ["a", "b", "c"], "output_mode": "count", "mask_token": "", "num_oov_indices": 2},
+        (N, 3),
+        "string",
+        id="StringLookup-count-mask",
+    ),
+    pytest.param(
+        "StringLookup",
+        {"max_tokens": 20, "pad_to_max_tokens": True, "output_mode": "multi_hot"},
+        (N, 3),
+        "string",
+        id="StringLookup-padded",
+    ),
+    pytest.param(
+        "IntegerLookup",
+        {"vocabulary": [4, 5, 6, 7], "output_mode": "one_hot"},
+        (N, 2),
+        "int64",
+        id="IntegerLookup",
+    ),
+    pytest.param(
+        "TextVectorization",
+        {"max_tokens": 50, "output_sequence_length": 8},
+        (N,),
+        "string",
+        id="TextVectorization",
+    ),
+    pytest.param(
+        "TextVectorization",
+        {"vocabulary": ["a", "b"], "output_mode": "multi_hot"},
+        (N, 1),
+        "string",
+        id="TV-multi-hot",
+    ),
+    pytest.param(
+        "TextVectorization",
+        {"max_tokens": 30, "pad_to_max_tokens": True, "output_mode": "count"},
+        (N,),
+        "string",
+        id="TV-padded",
+    ),
+]
+
+
+@pytest.mark.parametrize(("type_name", "args", "inputs", "dtype"), ENCODINGS)
+def test_encodings_match_keras(keras, type_name, args, inputs, dtype):
+    layer = make_layer(keras, type_name, args)
+    out = layer(keras.Input(shape=inputs[1:], dtype=dtype))
+    got = infer(type_name, args, inputs)
+    assert (got.output, got.trainable + got.non_trainable) == (tuple(out.shape), layer.count_params())
+
+
+def test_an_encoding_whose_size_is_known_once_adapted_is_not_inferable():
+    with pytest.raises(NotInferable, match="known once it is adapted"):
+        infer("StringLookup", {"output_mode": "multi_hot", "max_tokens": 100}, (N, 3))
+    assert infer("StringLookup", {}, (N, 3)).output == (N, 3)  # indices: the input's shape

@@ -60,6 +60,7 @@ def picture(graph: Graph, analysis: Analysis, *, expand: bool = False) -> Pictur
         root.nodes.append(name)
         drawn[name] = name
     outputs = {r.name for r in flatten(graph.outputs)}
+    names = graph.keras_names()  # a layer is labelled as the Keras model names it ('dense', 'dense_1')
     folded: dict[str, _Box] = {}
     for node in graph.nodes:
         info = analysis.nodes.get(node.name)
@@ -89,7 +90,7 @@ def picture(graph: Graph, analysis: Analysis, *, expand: bool = False) -> Pictur
             drawn[node.name] = box.id
             continue
         kind = "output" if node.name in outputs else "shared" if node.share else "layer"
-        lines = [node.name, _type(node)]
+        lines = [names.get(node.name, node.name), _type(node)]
         if info is not None:
             lines += [format_shape(info.shape), f"{info.params:,} params" if info.params else ""]
         boxes[node.name] = _Box(node.name, [line for line in lines if line], kind)

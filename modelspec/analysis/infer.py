@@ -3,13 +3,14 @@
 The graph is walked once (:func:`modelspec.graph.walk`) with shapes as the
 values: inputs get their declared shape behind a free batch axis, and every
 node the rule of its layer type (:mod:`modelspec.analysis.shapes`). A node
-whose type has no rule, or that is called on something unknown, is "shape
-unknown" and so is everything downstream: no false errors, only fewer checks.
+whose type has no rule, whose rule cannot decide from the spec
+(:class:`~modelspec.analysis.shapes.NotInferable`), or that is called on
+something unknown, is "shape unknown" and so is everything downstream: no
+false errors, only fewer checks.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,7 @@ from typing import Any
 from .. import catalog
 from ..errors import Problem, SpecError
 from ..graph import Graph, Input, Node, walk
-from .ops import has_op_rule, infer_op
-from .shapes import Inferred, ShapeError, has_rule, infer
+from .shapes import NotInferable, ShapeError, has_op_rule, has_rule, infer, infer_op
 
 Shape = tuple[int | None, ...]
 
@@ -38,8 +38,6 @@ class _Unknown:
 
 UNKNOWN = _Unknown()
 """The shape of a node that could not be inferred."""
-
-_DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float64": 8, "mixed_float16": 4, "mixed_bfloat16": 4}
 
 
 @dataclass(frozen=True)
@@ -113,8 +111,20 @@ class Analysis:
         return sorted(self.nodes.items(), key=lambda item: -item[1].params)[:n]
 
 
-def analyze(graph: Graph) -> Analysis:
-    """Infer every node's output shape and parameters; shape errors become located problems."""
+def analyze(graph: Graph, *, strict_rules: bool = False) -> Analysis:
+    """Infer every node's output shape and parameters; shape errors become located problems.
+
+    Args:
+        graph: A graph without errors.
+        strict_rules: Let an exception other than :class:`ShapeError` and
+            :class:`NotInferable` out of a shape rule propagate (the tests run
+            every spec so: a rule that fails on a case is a bug to fix). Off,
+            such a failure leaves the shape unknown with a reason that names
+            it, so a user's build is never stopped by a fault in the analysis.
+
+    Returns:
+        Every node's shape and parameters, and the shape errors found.
+    """
     nodes: dict[str, NodeInfo] = {}
     problems: list[Problem] = []
 
@@ -122,7 +132,7 @@ def analyze(graph: Graph) -> Analysis:
         return (spec.batch_size, *spec.shape)
 
     def on_node(node: Node, args: Any) -> Any:
-        info = _node(graph, node, args, problems)
+        info = _node(graph, node, args, problems, strict_rules)
         nodes[node.name] = info
         return info.shape
 
@@ -140,7 +150,7 @@ def analyze(graph: Graph) -> Analysis:
     return Analysis(inputs, nodes, outputs, problems)
 
 
-def _node(graph: Graph, node: Node, args: Any, problems: list[Problem]) -> NodeInfo:
+def _node(graph: Graph, node: Node, args: Any, problems: list[Problem], strict_rules: bool) -> NodeInfo:
     owner = graph.node(node.share) if node.share else node
     type_name = owner.type or ""
     if args is None or _has_unknown(args):
@@ -148,36 +158,38 @@ def _node(graph: Graph, node: Node, args: Any, problems: list[Problem]) -> NodeI
             UNKNOWN, reason="called on a shape that is not known" if args is not None else "no input"
         )
     if node.op is not None:
-        return _operation(node, args, problems)
+        info = catalog.op(node.op)
+        if info is None or not has_op_rule(info.name):
+            return NodeInfo(UNKNOWN, reason=f"no shape rule for keras.ops.{node.op}")
+        found = _apply(node, problems, strict_rules, infer_op, info.name, info.bind(args), node.args)
+        return found if isinstance(found, NodeInfo) else NodeInfo(found)
     if not has_rule(type_name):
         return NodeInfo(UNKNOWN, reason=f"no shape rule for {type_name}")
-    try:
-        found: Inferred = infer(type_name, owner.args, args, node.call)
-    except ShapeError as e:
-        at = node.origin.at(e.argument) if e.argument and e.argument in node.args else node.origin
-        problems.append(at.problem("shape-mismatch", e.message, e.hint, key=at is node.origin))
-        return NodeInfo(UNKNOWN, reason="shape error")
-    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as e:  # a case a rule does not read
-        return NodeInfo(UNKNOWN, reason=f"not inferred ({type(e).__name__})")
-    shape = list(found.output) if _several(found.output) else found.output
+    inferred = _apply(node, problems, strict_rules, infer, type_name, owner.args, args, node.call)
+    if isinstance(inferred, NodeInfo):
+        return inferred
+    shape = list(inferred.output) if _several(inferred.output) else inferred.output
     if node.share:  # the weights belong to the node that owns the layer
         return NodeInfo(shape)
-    dtype = owner.args.get("dtype")
-    return NodeInfo(shape, found.trainable, found.non_trainable, _DTYPE_BYTES.get(str(dtype), 4))
+    return NodeInfo(
+        shape, inferred.trainable, inferred.non_trainable, catalog.weight_bytes(owner.args.get("dtype"))
+    )
 
 
-def _operation(node: Node, args: Any, problems: list[Problem]) -> NodeInfo:
-    info = catalog.op(node.op or "")
-    if info is None or not has_op_rule(info.name):
-        return NodeInfo(UNKNOWN, reason=f"no shape rule for keras.ops.{node.op}")
+def _apply(node: Node, problems: list[Problem], strict_rules: bool, rule: Any, *args: Any) -> Any:
+    """``rule(*args)``; a :class:`NodeInfo` of an unknown shape when it cannot decide or the shapes do not fit."""
     try:
-        return NodeInfo(infer_op(info.name, args, node.args, info.tensors))
+        return rule(*args)
     except ShapeError as e:
         at = node.origin.at(e.argument) if e.argument and e.argument in node.args else node.origin
         problems.append(at.problem("shape-mismatch", e.message, e.hint, key=at is node.origin))
         return NodeInfo(UNKNOWN, reason="shape error")
-    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as e:
-        return NodeInfo(UNKNOWN, reason=f"not inferred ({type(e).__name__})")
+    except NotInferable as e:
+        return NodeInfo(UNKNOWN, reason=f"not decided by the spec ({e})")
+    except Exception as e:
+        if strict_rules:
+            raise
+        return NodeInfo(UNKNOWN, reason=f"the shape rule failed ({type(e).__name__}: {e}); please report it")
 
 
 def _several(output: Any) -> bool:
@@ -206,82 +218,3 @@ def format_shape(shape: Any) -> str:
         + ("," if len(shape) == 1 else "")
         + ")"
     )
-
-
-def format_bytes(n: int) -> str:
-    """A size as people read it: ``1.2 MB``, ``372 GB`` (decimal units, as Keras's summary)."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
-
-def available_memory() -> int | None:
-    """The memory this machine can give a new allocation now, in bytes (None when it cannot be told)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def memory_problems(
-    graph: Graph,
-    analysis: Analysis,
-    *,
-    max_params: int | None = None,
-    available: int | None = None,
-    factor: int = 1,
-    share: float = 1.0,
-) -> list[Problem]:
-    """Refuse a model whose weights cannot fit, before Keras allocates them.
-
-    Args:
-        graph: The graph analysed.
-        analysis: Its analysis.
-        max_params: A limit on the parameter count (``--max-params``), or None.
-        available: The memory available, in bytes (None: unknown, not checked).
-        factor: How many copies of the weights the work needs (training keeps
-            gradients and optimizer slots too).
-        share: The part of the available memory the weights may take (a
-            warning past a quarter, an error past all of it).
-
-    Returns:
-        One located error (at the largest layer) when the model is over a limit.
-    """
-    params, need = analysis.trainable + analysis.non_trainable, analysis.weight_bytes * factor
-    if params == 0:
-        return []
-    reasons = []
-    if max_params is not None and params > max_params:
-        reasons.append(f"{params:,} parameters, over the limit of {max_params:,}")
-    if available is not None and need > available * share:
-        what = "its weights" if factor == 1 else f"its weights ({factor} copies for training)"
-        part = "" if share == 1.0 else f"more than {share:.0%} of "
-        reasons.append(
-            f"{what} need {format_bytes(need)}, {part}the {format_bytes(available)} this machine has free"
-        )
-    if not reasons:
-        return []
-    largest = analysis.largest()
-    name, _ = largest[0]
-    listed = ", ".join(
-        f"{graph.node(n).label} ({graph.node(n).type}, {info.params:,} parameters, {format_bytes(info.weight_bytes)})"
-        for n, info in largest
-        if info.params
-    )
-    return [
-        graph.node(name).origin.problem(
-            "too-large",
-            f"the model is {'too large to build' if share == 1.0 else 'very large'}: {'; '.join(reasons)}",
-            f"the largest layers: {listed}",
-        )
-    ]

@@ -40,6 +40,7 @@ __all__ = [
     "refused_object",
     "schedule_argument",
     "suggest",
+    "weight_bytes",
 ]
 
 CATALOG_PATH: Final = Path(__file__).with_name("catalog.json")
@@ -128,6 +129,9 @@ class ArgInfo:
             object; None otherwise.
         doc: The argument's description from the Keras docstring, if any.
         default_repr: ``repr`` of a default that is not JSON, else None.
+        minimum: The least int the argument takes, in each of its ints
+            (:data:`SIZE_ARGUMENTS`, :data:`OFFSET_ARGUMENTS`, a docstring
+            saying "positive integer"), else None.
     """
 
     name: str
@@ -137,6 +141,63 @@ class ArgInfo:
     kind: str | None
     doc: str | None
     default_repr: str | None = None
+    minimum: int | None = None
+
+
+SIZE_ARGUMENTS: Final = frozenset({
+    "units", "filters", "kernel_size", "strides", "pool_size", "dilation_rate", "size", "depth_multiplier",
+    "input_dim", "output_dim", "n", "num_heads", "key_dim", "value_dim", "head_dim", "num_query_heads",
+    "num_key_value_heads", "num_tokens", "num_bins", "sliding_window", "frame_length", "frame_step",
+    "fft_length", "sequence_length", "sequence_stride", "num_mel_bins", "sampling_rate", "power_iterations",
+})  # fmt: skip
+"""Arguments that are sizes, counts, windows or steps, wherever Keras takes them: each int at least 1."""
+
+OFFSET_ARGUMENTS: Final = frozenset({
+    "padding", "cropping", "output_padding", "num_classes", "repeats", "lora_rank", "num_oov_indices",
+    "height", "width", "output_size",
+})  # fmt: skip
+"""Arguments that are paddings, croppings or sizes that may be empty: each int at least 0."""
+
+INT64_MAX: Final = 2**63 - 1
+"""The largest integer an argument may hold: Keras keeps sizes and counts as 64-bit integers."""
+
+
+def _minimum(name: str, doc: str | None) -> int | None:
+    if name in SIZE_ARGUMENTS:
+        return 1
+    if name in OFFSET_ARGUMENTS:
+        return 0
+    words = (doc or "").lower().lstrip("`' ")
+    for prefix in ("", "a ", "an ", "optional "):  # "Positive integer, ...", "A positive int specifying ..."
+        if words.startswith(prefix + "positive int"):
+            return 1
+        if words.startswith((prefix + "non-negative int", prefix + "nonnegative int")):
+            return 0
+    return None
+
+
+def ints_below(value: Any, minimum: int) -> list[int]:
+    """The ints in ``value`` (an int or nested lists) below ``minimum``; booleans are not ints here."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value] if value < minimum else []
+    if isinstance(value, (list, tuple)):
+        return [i for v in value for i in ints_below(v, minimum)]
+    return []
+
+
+def ints_beyond(value: Any, limit: int = INT64_MAX) -> list[int]:
+    """The ints in ``value`` (any nesting of lists and mappings) whose size is beyond ``limit``."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value] if abs(value) > limit else []
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [i for v in value for i in ints_beyond(v, limit)]
+    return []
 
 
 @dataclass(frozen=True)
@@ -193,6 +254,64 @@ class OpInfo:
     tensors: tuple[str, ...]
     variadic: str | None
 
+    # How an op node's tensors map to the function's parameters: the one rule that the spec
+    # checks, the shape rules, the compiler and the exporter follow.
+
+    @property
+    def positional(self) -> tuple[str, ...]:
+        """The parameters a list of inputs fills, in order (every one but a ``*args`` parameter)."""
+        return tuple(n for n in self.args if n != self.variadic)
+
+    def bind(self, inputs: Any) -> dict[str, Any]:
+        """Parameter name -> what the node passes to it, from its ``inputs``.
+
+        A mapping is by parameter name already; a list (or one value) fills the
+        ``*args`` parameter when the function has one (``einsum``'s operands),
+        else the parameters in signature order (:attr:`positional`). Inputs past
+        the parameters are left out (the spec checks report them).
+        """
+        if isinstance(inputs, dict):
+            return dict(inputs)
+        given = list(inputs) if isinstance(inputs, list) else [] if inputs is None else [inputs]
+        if self.variadic is not None:
+            return {self.variadic: given}
+        return dict(zip(self.positional, given))
+
+    def call_arguments(self, bound: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """How Python calls the function with ``bound`` (parameter -> value): positional values and keywords.
+
+        A ``*args`` parameter cannot be passed by keyword: the parameters before
+        it go positionally, then its values; everything else by keyword.
+        """
+        keywords = dict(bound)
+        if self.variadic is None:
+            return [], keywords
+        leading = []
+        for name in self.args:
+            if name == self.variadic:
+                break
+            if name in keywords:
+                leading.append(keywords.pop(name))
+        operands = keywords.pop(self.variadic, [])
+        return [*leading, *(operands if isinstance(operands, list) else [operands])], keywords
+
+    def inputs_of(self, tensors: dict[str, Any]) -> Any:
+        """The shortest ``inputs`` an op node can write for ``tensors`` (parameter -> reference): :meth:`bind` reversed.
+
+        Only the ``*args`` parameter: its list; the first parameters in order: a
+        list; otherwise the mapping itself.
+        """
+        if (
+            self.variadic is not None
+            and list(tensors) == [self.variadic]
+            and isinstance(tensors[self.variadic], list)
+        ):
+            return tensors[self.variadic]
+        in_order = self.variadic is None and list(tensors) == list(self.positional[: len(tensors)])
+        if in_order and not any(isinstance(v, (list, dict)) for v in tensors.values()):
+            return list(tensors.values())
+        return tensors
+
 
 @functools.cache
 def catalog() -> dict[str, Any]:
@@ -210,6 +329,18 @@ def dtypes() -> list[str]:
     return catalog()["dtypes"]
 
 
+def weight_bytes(dtype: Any) -> int:
+    """The size of one weight of a layer whose ``dtype`` argument is ``dtype``, in bytes.
+
+    Read from the dtype's name in :func:`dtypes` (``float16``: 2, ``float8_e4m3fn``: 1,
+    ``complex128``: 16); a mixed-precision policy (``mixed_float16``) keeps its
+    weights in float32, as does a layer without a dtype (Keras's default).
+    """
+    name = dtype if isinstance(dtype, str) and dtype in dtypes() else "float32"
+    bits = "".join(c for c in name.split("_")[0] if c.isdigit())
+    return max(1, int(bits) // 8) if bits else 1  # bool, string: a byte each
+
+
 def keras_version() -> str:
     """The Keras version the catalog was generated from."""
     return catalog()["keras_version"]
@@ -225,6 +356,7 @@ def _args(raw: dict[str, Any]) -> dict[str, ArgInfo]:
             kind=a.get("kind"),
             doc=a.get("doc"),
             default_repr=a.get("default_repr"),
+            minimum=_minimum(name, a.get("doc")) if a.get("kind") in (None, "tensor") else None,
         )
         for name, a in raw.items()
     }

@@ -242,20 +242,29 @@ def _is_fd(stream: Any, fd: int) -> bool:
         return False
 
 
-def load_graph(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
-    """The spec named by ``args.spec``, checked: (spec, graph, custom objects); warnings are printed."""
-    from ..api import load_checked
+def load_graph(
+    args: argparse.Namespace, *, copies: int | None = None
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The spec named by ``args.spec``, checked: (spec, graph, analysis, custom objects); warnings are printed.
+
+    Args:
+        copies: Run the memory guard for work that keeps this many copies of the
+            weights (``--max-params`` included); None: no guard (nothing is built).
+    """
+    from ..api import guard, load_checked
 
     objects = load_plugins(args.plugin)
-    spec, graph = load_checked(
-        args.spec, params=spec_params(args), variant=args.variant, custom_objects=objects
-    )
-    if graph is None:
-        raise SpecError(
-            [spec.at("layers").problem("no-layers", "a block library has no layers: nothing to build")]
-        )
-    warn(graph.warnings)
-    return spec, graph, objects
+    record = load_checked(args.spec, params=spec_params(args), variant=args.variant, custom_objects=objects)
+    graph, analysis = record.model()
+    warnings = list(graph.warnings)
+    if copies is not None:
+        try:
+            warnings += guard(record, max_params=getattr(args, "max_params", None), copies=copies)
+        except SpecError:  # the guard's error says it all: not also the check stage's memory warning
+            warn(w for w in warnings if w.code != "too-large")
+            raise
+    warn(warnings)
+    return record.spec, graph, analysis, objects
 
 
 def keras_output(command: str, path: str) -> None:

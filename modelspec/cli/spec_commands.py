@@ -115,13 +115,14 @@ def validate(args: argparse.Namespace) -> int:
     for path in files:
         args.current = path  # named by an internal error's message
         try:
-            spec, graph = load_checked(
+            record = load_checked(
                 path, params=params, variant=args.variant, custom_objects=objects, strict=args.strict
             )
         except SpecError as e:
             problems += e.problems
             failed += 1
             continue
+        spec, graph = record.spec, record.graph
         if graph is not None:
             problems += graph.warnings
         if args.format == "human":
@@ -135,10 +136,7 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def _build_model(args: argparse.Namespace) -> Any:
-    from ..api import guard
-
-    _, graph, objects = load_graph(args)
-    guard(graph, max_params=getattr(args, "max_params", None))  # before Keras allocates anything
+    _, graph, _, objects = load_graph(args, copies=1)  # the memory guard, before Keras allocates anything
     quiet_keras()
     from ..keras import to_keras
 
@@ -164,8 +162,8 @@ def summary(args: argparse.Namespace) -> int:
         return EXIT_OK
     from ..analysis.summary import summary_text
 
-    _spec, graph, _ = load_graph(args)
-    sys.stdout.write(summary_text(graph, graph.analysis))
+    spec, graph, analysis, _ = load_graph(args)
+    sys.stdout.write(summary_text(graph, analysis, spec))
     return EXIT_OK
 
 
@@ -189,7 +187,7 @@ def warn_moved_paths(spec: Any, output: str) -> None:
 
 
 def expand(args: argparse.Namespace) -> int:
-    spec, _, _ = load_graph(args)
+    spec, _, _, _ = load_graph(args)
     header = f"# {args.spec}, expanded by `modelspec expand`"
     settings = [f"--variant {args.variant}"] if args.variant else []
     settings += [f"--set {item}" for item in args.set]
@@ -235,8 +233,8 @@ def draw(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    _, graph, _ = load_graph(args)
-    text = drawing(graph, graph.analysis, suffix, expand=args.expand)
+    _, graph, analysis, _ = load_graph(args)
+    text = drawing(graph, analysis, suffix, expand=args.expand)
     if suffix in (".dot", ".mmd"):
         write_output(args.output, "drawing", lambda p: write_text_atomically(p, text))
     else:

@@ -166,13 +166,13 @@ def train(args: argparse.Namespace) -> int:
     history, curves = _beside(output, ".history.csv"), _beside(output, ".curves.png")
     outputs = {"the model": output, "the history": history, "the learning curves": curves}
     refuse_inputs("train", outputs, {"the spec": args.spec, "the training data (--data)": args.data})
-    spec, graph, objects = load_graph(args)
-    from ..api import TRAINING_COPIES, guard
+    from ..api import TRAINING_COPIES
     from ..training.data import data_path
+
+    spec, graph, _, objects = load_graph(args, copies=TRAINING_COPIES)  # the guard: before Keras allocates
 
     if spec.train is not None:  # (without one, fit says what is missing)
         refuse_inputs("train", outputs, {"the spec's training data": data_path(spec, args.data)[0]})
-    guard(graph, copies=TRAINING_COPIES)  # before Keras allocates anything
     check_folder(output, "--output")
     refuse_folders({what.removeprefix("the "): path for what, path in outputs.items()})
     quiet_keras()
@@ -257,7 +257,7 @@ def data(args: argparse.Namespace) -> int:
     from ..training.data import SpecPlaces, choose_columns, data_path, feature_matrix, read_csv
     from ..training.overview import overview, write_histograms
 
-    spec, _, _ = load_graph(args)
+    spec, _, _, _ = load_graph(args)
     if spec.train is None:
         raise SpecError(
             [spec.at().problem("training-config", "the spec has no 'train' section: it names no data")]

@@ -9,6 +9,7 @@ on every input and node for locating problems.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -92,7 +93,6 @@ class Graph:
         compile: The ``compile`` arguments as plain data, or None.
         origin: Where the spec is (for problems about compile and outputs).
         warnings: The lint warnings, once the graph is known to have no errors.
-        analysis: Static shapes and parameters (:mod:`modelspec.analysis`), once known.
     """
 
     name: str | None
@@ -104,7 +104,6 @@ class Graph:
     compile: dict[str, Any] | None
     origin: Origin
     warnings: list[Problem] = field(default_factory=list)
-    analysis: Any = None
 
     def node(self, name: str) -> Node:
         """The node called ``name``."""
@@ -113,6 +112,35 @@ class Graph:
     @functools.cached_property
     def _by_name(self) -> dict[str, Node]:
         return {n.name: n for n in self.nodes}
+
+    def keras_names(self) -> dict[str, str]:
+        """Node name -> the name of its Keras layer, for every node that makes a layer.
+
+        A named node keeps its name. An unnamed entry of a list gets the name
+        Keras would give it in a fresh process (``dense``, ``dense_1``, ... after
+        its type), skipping every name the spec gives, so that a user's
+        ``dense_1`` next to unnamed ``Dense`` layers never collides with Keras's
+        automatic names (which also depend on what the process built before).
+        """
+        taken = set(self.inputs) | {n.keras_name for n in self.nodes if n.keras_name is not None}
+        counters: dict[str, int] = {}
+        names: dict[str, str] = {}
+        for node in self.nodes:
+            if node.keras_name is not None:
+                names[node.name] = node.keras_name
+                continue
+            if node.type is None:
+                continue
+            base = snake_case(node.type)
+            while True:
+                n = counters.get(base, 0)
+                counters[base] = n + 1
+                name = base if n == 0 else f"{base}_{n}"
+                if name not in taken:
+                    break
+            taken.add(name)
+            names[node.name] = name
+        return names
 
     def output_names(self) -> list[str]:
         """The names Keras gives the outputs (the keys of per-output compile mappings and targets)."""
@@ -136,3 +164,15 @@ def flatten(refs: Any) -> list[Ref]:
     if isinstance(refs, dict):
         return [r for v in refs.values() for r in flatten(v)]
     return [r for v in refs for r in flatten(v)]
+
+
+def snake_case(name: str) -> str:
+    """Keras's rule for names made from class names: ``BatchNormalization`` -> ``batch_normalization``.
+
+    As ``keras.src.utils.naming.to_snake_case``. The one copy: the graph names
+    unnamed layers as Keras would, and export reads an operation class as its
+    ``keras.ops`` function (``HardSilu`` -> ``hard_silu``) and names entries after their type.
+    """
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()

@@ -20,7 +20,6 @@ from ..graph import Graph, Input, Node, Ref, Refs, walk
 from ..spec.subscript import parse_key
 from .backend import load_keras, set_seed
 from .messages import keras_message
-from .naming import snake_case
 from .values import Deserializer
 
 
@@ -61,7 +60,7 @@ class Compiler:
         self.keras = keras
         self.graph = graph
         self.objects = Deserializer(keras, custom_objects)
-        self.names = layer_names(graph)
+        self.names = graph.keras_names()
 
     def run(self) -> Any:
         if self.graph.seed is not None:
@@ -163,29 +162,19 @@ class Compiler:
         """An ``op`` node: ``keras.ops.NAME`` on symbolic tensors, as Keras records it in a functional model."""
         fn = getattr(self.keras.ops, node.op)  # type: ignore[arg-type]
         info = catalog.op(node.op or "")
-        keywords = copy.deepcopy(node.args)  # Keras may rewrite a list argument in place (pad's pad_width)
-        if isinstance(node.inputs, dict):
-            tensors = dict(args)
-            operands = tensors.pop(info.variadic) if info is not None and info.variadic in tensors else []
-        else:
-            tensors, operands = {}, list(args if isinstance(node.inputs, list) else [args])
-        if info is not None:
-            self.constants(keywords, info, next(iter([*operands, *tensors.values()]), None))
+        if info is None:  # the spec checks refuse an op outside the allowlist
+            raise SpecError(
+                [node.origin.at("op").problem("unknown-op", f"keras.ops.{node.op} is not allowed")]
+            )
+        bound = info.bind(args)
+        # Keras may rewrite a list argument in place (pad's pad_width): it gets a copy.
+        keywords = copy.deepcopy(node.args)
+        self.constants(keywords, info, next(iter(bound.values()), None))
         if node.op == "get_item":
             keywords["key"] = parse_key(keywords["key"])
-        leading: list[Any] = []
-        if info is not None and info.variadic is not None:
-            # A ``*args`` parameter (einsum's operands) cannot be passed by keyword: the parameters
-            # before it go positionally, then the operands.
-            for name in info.args:
-                if name == info.variadic:
-                    break
-                if name in keywords:
-                    leading.append(keywords.pop(name))
-                elif name in tensors:
-                    leading.append(tensors.pop(name))
+        positional, keywords = info.call_arguments({**bound, **keywords})
         try:
-            result = fn(*leading, *operands, **tensors, **keywords)
+            result = fn(*positional, **keywords)
         except Exception as e:  # noqa: BLE001
             raise keras_problem(
                 node.origin, f"Keras could not apply keras.ops.{node.op} to {_describe(node.inputs)}", e
@@ -251,36 +240,6 @@ class Compiler:
             model.compile(**kwargs)
         except Exception as e:  # noqa: BLE001
             raise keras_problem(at, "Keras could not compile the model", e, code="keras-compile") from None
-
-
-def layer_names(graph: Graph) -> dict[str, str]:
-    """Node name -> the Keras name of its layer, for every layer that makes one.
-
-    A named node keeps its name. An unnamed entry of a list gets the name
-    Keras would give it in a fresh process (``dense``, ``dense_1``, ... after
-    its type), skipping every name the spec gives, so that a user's
-    ``dense_1`` next to unnamed ``Dense`` layers never collides with Keras's
-    automatic names (which also depend on what the process built before).
-    """
-    taken = set(graph.inputs) | {n.keras_name for n in graph.nodes if n.keras_name is not None}
-    counters: dict[str, int] = {}
-    names: dict[str, str] = {}
-    for node in graph.nodes:
-        if node.keras_name is not None:
-            names[node.name] = node.keras_name
-            continue
-        if node.type is None:
-            continue
-        base = snake_case(node.type)
-        while True:
-            n = counters.get(base, 0)
-            counters[base] = n + 1
-            name = base if n == 0 else f"{base}_{n}"
-            if name not in taken:
-                break
-        taken.add(name)
-        names[node.name] = name
-    return names
 
 
 def _describe(refs: Refs | None) -> str:

@@ -129,9 +129,8 @@ class _Checker(Collector):
                 else "ops are tensor functions such as add, multiply, mean, reshape (the catalog lists them)",
             )
             return
-        given: list[str] = []
         inputs = entry.inputs
-        positional = [n for n in info.args if n != info.variadic]
+        positional = info.positional
         if isinstance(inputs, dict):
             for key in inputs:
                 if key not in info.args:
@@ -139,10 +138,7 @@ class _Checker(Collector):
                         at.at("inputs", key), "unknown-argument", f"keras.ops.{name} has no parameter {shown(key)}",
                         self.near.hint(key, info.args, f"op:{name}", f"its parameters: {', '.join(info.args)}"), key=True,
                     )  # fmt: skip
-            given += list(inputs)
-        elif info.variadic is not None:
-            given.append(info.variadic)  # a list feeds the ``*args`` (einsum's operands); the rest are keys
-        else:
+        elif info.variadic is None:
             count = len(inputs) if isinstance(inputs, list) else 1
             if count > len(positional):
                 self.error(
@@ -151,7 +147,8 @@ class _Checker(Collector):
                     f"({', '.join(positional)}), got {count}",
                     f"an op node's inputs are its tensor parameters in order: {', '.join(positional)}",
                 )  # fmt: skip
-            given += positional[:count]
+        # No ``inputs``: one tensor, the node above.
+        given = list(info.bind(inputs if inputs is not None else [None]))
         for key, value in entry.args.items():
             if key not in info.args:
                 self.error(
@@ -178,6 +175,8 @@ class _Checker(Collector):
                         at.at(key), "invalid-value", f"keras.ops.{name}: {shown(value)} is not a Keras dtype",
                         self.near.hint(value, catalog.dtypes(), "dtypes", f"the dtypes: {', '.join(catalog.dtypes())}"),
                     )  # fmt: skip
+                else:
+                    self.in_range(info.args[key], value, at.at(key), f"keras.ops.{name}")
         missing = [n for n, a in info.args.items() if a.required and n not in given and n not in entry.args]
         if missing:
             self.error(
@@ -409,6 +408,29 @@ class _Checker(Collector):
             wrong = _type_mismatch(info.type, value)
             if wrong:
                 self.error(at, "wrong-argument-type", f"expected {wrong}, got {received(value)}")
+            else:
+                self.in_range(info, value, at, owner)
+
+    def in_range(self, info: catalog.ArgInfo, value: Any, at: Origin, owner: str) -> None:
+        """An int argument within what Keras takes: its catalog minimum, and a 64-bit integer."""
+        huge = catalog.ints_beyond(value)
+        if huge:
+            bits = abs(huge[0]).bit_length()  # str() of a huge int is refused past 4,300 digits
+            digits = f"{len(str(abs(huge[0])))}" if bits < 10_000 else f"about {int(bits * 0.30103):,}"
+            self.error(
+                at, "invalid-value",
+                f"{owner}: {info.name} holds an integer of {digits} digits, beyond what Keras can hold "
+                f"(a 64-bit integer, at most {catalog.INT64_MAX:,})",
+            )  # fmt: skip
+            return
+        below = catalog.ints_below(value, info.minimum) if info.minimum is not None else []
+        if below:
+            rule = "must be at least 1" if info.minimum == 1 else "must not be negative"
+            kind = "a size, count or step" if info.minimum == 1 else "a padding, cropping or count"
+            self.error(
+                at, "invalid-value", f"{owner}: {info.name} {rule}, got {received(value)}",
+                f"{info.name} is {kind}: Keras refuses {below[0]}",
+            )  # fmt: skip
 
     def nested(self, value: Any, at: Origin) -> None:
         """A layer entry inside an argument: ``layer: {type: LSTM, units: 64}``."""

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .. import catalog
 from ..errors import Origin, shown
 from ..source import Document
 
@@ -41,11 +42,8 @@ _OR_EXPRESSION = r"|^[\s\S]*\$\{[\s\S]*$"
 BLOCK_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)?$"
 """A block's name: ``NAME``, or ``ALIAS.NAME`` for a block of an imported file."""
 
-DTYPES = (
-    "float16", "float32", "float64", "bfloat16",
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "bool", "string",
-)  # fmt: skip
+DTYPES = tuple(catalog.dtypes())
+"""The dtypes an input may have: those Keras has, from the catalog (the one list of them)."""
 
 
 def _not_expanded(value: str, info: ValidationInfo) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import catalog
-from ..naming import snake_case
+from ...graph.model import snake_case
 from ..values import Serializer, escaped, plain_equal
 from .report import Report
 

@@ -15,8 +15,8 @@ from collections import Counter
 from typing import Any
 
 from ... import catalog
+from ...graph.model import snake_case
 from ...spec.models import DTYPES
-from ..naming import snake_case
 from ..values import plain_equal
 from .arguments import Arguments
 from .bodies import Body, Item, Placeholder, Ref, is_mask_of, is_tensor, tensors_in

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ... import catalog
+from ...graph.model import snake_case
 from ...spec.models import RESERVED_KEYS
-from ..naming import snake_case
 from ..values import plain_equal
 from .bodies import Body, Item, Ref, ref_data
 from .names import VALID_NAME, Names, name_in_model, valid_name

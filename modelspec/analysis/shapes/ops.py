@@ -5,7 +5,7 @@ axes, the layout functions move them and the products contract them: every
 function of the allowlist has a rule. ``split``, ``top_k`` and ``unstack``
 have several outputs (a list of shapes, picked by ``name[i]``). A case a rule cannot decide from the spec
 (``where`` with only a condition: its shape depends on the data) or that
-Keras's own rule would get wrong is "shape unknown". Operations have no
+Keras's own rule would get wrong raises :class:`NotInferable`: "shape unknown". Operations have no
 weights.
 """
 
@@ -15,8 +15,9 @@ import itertools
 import math
 from typing import Any
 
-from ..spec.subscript import SubscriptError, format_key, parse_key
-from .shapes import ShapeError, broadcast
+from ... import catalog
+from ...spec.subscript import SubscriptError, format_key, parse_key
+from .shape_utils import NotInferable, ShapeError, broadcast
 
 Shape = tuple[int | None, ...]
 
@@ -43,29 +44,28 @@ def has_op_rule(name: str) -> bool:
     return name in UNARY or name in BINARY or name in REDUCTIONS or name in _LAYOUT or name == "einsum"
 
 
-def infer_op(name: str, inputs: Any, args: dict[str, Any], tensors: tuple[str, ...]) -> Shape | list[Shape]:
+def infer_op(name: str, inputs: dict[str, Any], args: dict[str, Any]) -> Shape | list[Shape]:
     """The output shape of ``keras.ops.NAME`` (a list of shapes for ``split``, ``top_k`` and ``unstack``, one per output).
 
     Args:
-        name: The function.
-        inputs: The node's input shapes: one, a list (positional, in order), or parameter -> shape.
+        name: The function, from the catalog's allowlist.
+        inputs: Parameter -> input shape(s), as :meth:`modelspec.catalog.OpInfo.bind` maps a node's inputs.
         args: The node's other (constant) arguments.
-        tensors: The function's tensor parameters, in order (to name the positional inputs).
 
     Raises:
         ShapeError: The inputs cannot be combined (shapes that do not broadcast, an axis out of range).
-        KeyError: No rule for ``name``, or a case its rule leaves unknown.
+        NotInferable: A case its rule leaves unknown (the spec does not decide it).
     """
+    info = catalog.op(name)
+    if info is None:
+        raise NotInferable(f"keras.ops.{name} is not in the allowlist")
     if name == "einsum":  # its tensors are ``*operands``: every input, in order
-        operands = inputs.get("operands", []) if isinstance(inputs, dict) else inputs
+        operands = inputs.get("operands", [])
         return _einsum(
             name, str(args.get("subscripts", "")), operands if isinstance(operands, list) else [operands]
         )
-    named = (
-        dict(inputs)
-        if isinstance(inputs, dict)
-        else dict(zip(tensors, inputs if isinstance(inputs, list) else [inputs]))
-    )
+    tensors = info.tensors
+    named = dict(inputs)
     for key, value in args.items():  # a constant operand: a number is a scalar, a list its own shape
         if key in tensors and key not in named:
             named[key] = _constant_shape(value)
@@ -137,13 +137,20 @@ def _squeeze(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     if axis is None:
         return tuple(d for d in x if d != 1)
     axes = {_axis(name, a, len(x), x) for a in (axis if isinstance(axis, list) else [axis])}
+    wide = sorted(a for a in axes if x[a] != 1)  # Keras refuses a free axis too: its size may not be 1
+    if wide:
+        raise ShapeError(
+            f"{name}: axis {wide[0]} of shape {_fmt(x)} has size {x[wide[0]]}, not 1: only an axis of size 1 can be squeezed",
+            "squeeze an axis of size 1, or reshape instead",
+            argument="axis",
+        )
     return tuple(d for i, d in enumerate(x) if i not in axes)
 
 
 def _join(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     shapes = named.get("xs") or named.get("x")
     if not isinstance(shapes, list) or not shapes:
-        raise KeyError(name)
+        raise NotInferable(name)
     first, axis = shapes[0], args.get("axis", 0)
     if name == "stack":
         out = list(first)
@@ -164,7 +171,7 @@ def _join(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
 def _matmul(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     a, b = named["x1"], named["x2"]
     if len(a) < 2 or len(b) < 2:
-        raise KeyError(name)  # vectors: left to Keras
+        raise NotInferable(name)  # vectors: left to Keras
     if a[-1] is not None and b[-2] is not None and a[-1] != b[-2]:
         raise ShapeError(f"{name}: shapes {_fmt(a)} and {_fmt(b)} cannot be multiplied ({a[-1]} != {b[-2]})")
     batch = broadcast(name, a[:-2], b[:-2])
@@ -175,7 +182,7 @@ def _einsum(name: str, subscripts: str, operands: list[Shape]) -> Shape:
     """Explicit subscripts (``ij,jk->ik``): each letter one axis, equal letters equal sizes."""
     spec = subscripts.replace(" ", "")
     if "..." in spec or "->" not in spec:
-        raise KeyError(name)  # broadcasting and implicit outputs are left to Keras
+        raise NotInferable(name)  # broadcasting and implicit outputs are left to Keras
     given, result = spec.split("->")
     terms = given.split(",")
     if len(terms) != len(operands):
@@ -199,12 +206,14 @@ def _einsum(name: str, subscripts: str, operands: list[Shape]) -> Shape:
                 )
             sizes[letter] = size if known is None else known
     if any(letter not in sizes for letter in result):
-        raise KeyError(name)
+        raise NotInferable(name)
     return tuple(sizes[letter] for letter in result)
 
 
 def _where(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
-    condition, x1, x2 = named["condition"], named["x1"], named["x2"]  # no x1, x2: indices, data-dependent
+    if "x1" not in named or "x2" not in named:  # the condition alone: its indices, as many as the data holds
+        raise NotInferable(f"{name} with only a condition: its shape depends on the data")
+    condition, x1, x2 = named["condition"], named["x1"], named["x2"]
     try:
         return broadcast(name, broadcast(name, condition, x1), x2)
     except ShapeError as e:
@@ -220,7 +229,7 @@ def _split(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape
     size = x[axis]
     if _is_int(sections):  # that many equal parts
         if sections <= 0:
-            raise KeyError(name)
+            raise NotInferable(name)
         if size is not None and size % sections:
             raise ShapeError(
                 f"{name}: axis {axis} of shape {_fmt(x)} has size {size}, not divisible into {sections} equal parts",
@@ -235,7 +244,7 @@ def _split(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape
             or indices != sorted(indices)
             or (size is not None and indices and indices[-1] > size)
         ):
-            raise KeyError(name)  # negative, unsorted or past the end: numpy clips, Keras's rule does not
+            raise NotInferable(name)  # negative, unsorted or past the end: numpy clips, Keras's rule does not
         bounds: list[int | None] = [0, *indices, size]
         sizes = [None if b is None else b - a for a, b in itertools.pairwise(bounds)]  # type: ignore[operator]
     return [tuple(s if i == axis else d for i, d in enumerate(x)) for s in sizes]
@@ -245,7 +254,7 @@ def _tile(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     x, repeats = list(named["x"]), args["repeats"]
     reps = _int_or_ints(name, repeats)
     if any(r < 0 for r in reps):
-        raise KeyError(name)
+        raise NotInferable(name)
     rank = max(len(x), len(reps))
     x, reps = [1] * (rank - len(x)) + x, [1] * (rank - len(reps)) + reps
     return tuple(None if d is None else d * r for d, r in zip(x, reps))
@@ -255,7 +264,7 @@ def _repeat(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     x, repeats, axis = named["x"], args["repeats"], args.get("axis")
     reps = _int_or_ints(name, repeats)
     if any(r < 0 for r in reps):
-        raise KeyError(name)
+        raise NotInferable(name)
     if axis is None:  # the flattened tensor
         size = _flat_size(x)
         if size is None:
@@ -292,7 +301,7 @@ def _pad(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
         pairs = [(width, width)]
     elif isinstance(width, (list, tuple)) and width and all(_is_int(w) for w in width):
         if len(width) != 2:
-            raise KeyError(name)  # Keras reads (before, after): other lengths are left to Keras
+            raise NotInferable(name)  # Keras reads (before, after): other lengths are left to Keras
         pairs = [(width[0], width[1])]
     elif (
         isinstance(width, (list, tuple))
@@ -300,12 +309,12 @@ def _pad(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
         and all(isinstance(w, (list, tuple)) and len(w) in (1, 2) for w in width)
     ):
         if len({len(w) for w in width}) != 1:
-            raise KeyError(name)
+            raise NotInferable(name)
         pairs = [(w[0], w[-1]) for w in width]
     else:
-        raise KeyError(name)
+        raise NotInferable(name)
     if not all(_is_int(p) and p >= 0 for pair in pairs for p in pair):
-        raise KeyError(name)
+        raise NotInferable(name)
     if len(pairs) == 1:
         pairs *= len(x)
     elif len(pairs) != len(x):
@@ -355,7 +364,7 @@ def _moveaxis(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
 def _broadcast_to(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     x, target = named["x"], args["shape"]
     if not isinstance(target, list) or not all(d is None or (_is_int(d) and d >= 0) for d in target):
-        raise KeyError(name)
+        raise NotInferable(name)
     target = tuple(target)
     # One way only: each axis of x is 1 (or free) or already the target's size.
     if len(x) > len(target) or any(
@@ -384,7 +393,7 @@ def _dot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
         return broadcast(name, a, b)
     if len(b) == 1:  # contract the last axes of both
         if len(a) > 1 and (a[-1] is None) != (b[0] is None):
-            raise KeyError(name)  # Keras's rule refuses a free axis against a known one
+            raise NotInferable(name)  # Keras's rule refuses a free axis against a known one
         if a[-1] is not None and b[0] is not None and a[-1] != b[0]:
             raise ShapeError(
                 f"{name}: shapes {_fmt(a)} and {_fmt(b)} cannot be multiplied ({a[-1]} != {b[0]})",
@@ -403,7 +412,7 @@ def _tensordot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     a, b, axes = named["x1"], named["x2"], args.get("axes", 2)
     if _is_int(axes):  # the last ``axes`` axes of x1 against the first of x2
         if axes < 0:
-            raise KeyError(name)
+            raise NotInferable(name)
         if axes > min(len(a), len(b)):
             raise ShapeError(
                 f"{name}: axes={axes} contracts more axes than shapes {_fmt(a)} and {_fmt(b)} have",
@@ -418,13 +427,13 @@ def _tensordot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
         first = [_axis(name, i, len(a), a) for i in axes[0]]
         second = [_axis(name, i, len(b), b) for i in axes[1]]
         if len(set(first)) != len(first) or len(set(second)) != len(second):
-            raise KeyError(name)
+            raise NotInferable(name)
         if len(first) != len(second):
             raise ShapeError(
                 f"{name}: axes name {len(first)} axes of x1 and {len(second)} of x2", argument="axes"
             )
     else:
-        raise KeyError(name)  # a pair of ints: Keras's rule does not read it
+        raise NotInferable(name)  # a pair of ints: Keras's rule does not read it
     for i, j in zip(first, second):
         if a[i] is not None and b[j] is not None and a[i] != b[j]:
             raise ShapeError(
@@ -458,7 +467,7 @@ def _int_or_ints(name: str, value: Any) -> list[int]:
 
 def _ints(name: str, value: Any) -> list[int]:
     if not isinstance(value, list) or not all(_is_int(v) for v in value):
-        raise KeyError(name)
+        raise NotInferable(name)
     return list(value)
 
 
@@ -468,7 +477,7 @@ def _array_shape(name: str, value: Any) -> Shape:
         return ()
     inner = {_array_shape(name, v) for v in value}
     if len(inner) > 1:
-        raise KeyError(name)
+        raise NotInferable(name)
     return (len(value), *(inner.pop() if inner else ()))
 
 
@@ -483,7 +492,7 @@ def _cumulative(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape
 def _one_hot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     x, classes, axis = named["x"], args["num_classes"], args.get("axis", -1)
     if not _is_int(classes) or not _is_int(axis):
-        raise KeyError(name)
+        raise NotInferable(name)
     at = _axis(name, axis, len(x) + 1, (*x, classes))  # the new axis, counted in the output
     return (*x[:at], classes, *x[at:])
 
@@ -491,7 +500,7 @@ def _one_hot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
 def _top_k(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape]:
     x, k = named["x"], args["k"]
     if not x or not _is_int(k):
-        raise KeyError(name)
+        raise NotInferable(name)
     if x[-1] is not None and not 0 <= k <= x[-1]:
         raise ShapeError(f"{name}: k={k} of the last axis of {_fmt(x)}, which has {x[-1]}", argument="k")
     values = (*x[:-1], k)
@@ -515,7 +524,7 @@ def _unstack(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Sha
     axis = _axis(name, args.get("axis", 0), len(x), x)
     count = x[axis] if args.get("num") is None else args["num"]
     if not _is_int(count):
-        raise KeyError(name)  # a free axis: how many outputs is known only when it runs
+        raise NotInferable(name)  # a free axis: how many outputs is known only when it runs
     if x[axis] is not None and count != x[axis]:
         raise ShapeError(f"{name}: num={count}, but axis {axis} of {_fmt(x)} has {x[axis]}", argument="num")
     return [x[:axis] + x[axis + 1 :]] * count
