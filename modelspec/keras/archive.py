@@ -74,19 +74,6 @@ def check_archive(archive: zipfile.ZipFile, size: int) -> str | None:
     return None
 
 
-CONFIG_BYTES_PER_LAYER = 300
-"""Fewer bytes than a layer takes in ``config.json``: its size over this bounds the layer count from above."""
-
-
-def config_bytes(path: str) -> int:
-    """The unpacked size of a model file's ``config.json`` as its zip directory says; 0 when unreadable."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.getinfo("config.json").file_size
-    except (OSError, KeyError, zipfile.BadZipFile, ValueError):
-        return 0
-
-
 MAX_LAYERS = MAX_NODES
 """Most layers, and most layer calls, a model file may describe: the most an expanded spec may have."""
 

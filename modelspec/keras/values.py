@@ -257,15 +257,15 @@ class Serializer:
         wanted = class_name.lower()
         candidates = [n for n in catalog.object_names(module) if n.replace("_", "").lower() == wanted]
         for name in sorted(candidates, key=lambda n: (not n.islower(), n)):
-            made = self.named_object(module, name)
-            if made is not None and made[0] == class_name and plain_equal(made[1], config):
+            named = self.named_object(module, name)
+            if named is not None and named[0] == class_name and plain_equal(named[1], config):
                 return name
         return None
 
     def canonical(self, module: str, name: str) -> Any:
         """What a name stands for, to compare a value with a default written differently."""
-        made = self.named_object(module, name)
-        return name if made is None else (made[0], json.dumps(made[1], sort_keys=True, default=str))
+        named = self.named_object(module, name)
+        return name if named is None else (named[0], json.dumps(named[1], sort_keys=True, default=str))
 
 
 def plain_equal(a: Any, b: Any) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import Problem, SpecError
 from ..files import write_atomically
-from ..keras.archive import CONFIG_BYTES_PER_LAYER, config_bytes, open_archive, read_member
+from ..keras.archive import graph_size, open_archive, read_config, read_member
 from ..keras.backend import load_keras
 from ..keras.messages import clipped
 from ..keras.recursion import run_deep
@@ -189,11 +189,12 @@ def load_trained(path: str | os.PathLike, custom_objects: dict[str, Any] | None 
     keras = load_keras()
 
     name = os.fspath(path)
+    # Over the layer limit, refused before Keras reads it; under it, Keras reads a deep model's
+    # configuration recursively: room for as many layers as config.json describes.
+    layers, _ = graph_size(read_config(name))
     try:
-        # Keras reads a deep model's configuration recursively: room for it, by the size of config.json.
         model = run_deep(
-            lambda: keras.saving.load_model(name, custom_objects=custom_objects, safe_mode=True),
-            config_bytes(name) // CONFIG_BYTES_PER_LAYER,
+            lambda: keras.saving.load_model(name, custom_objects=custom_objects, safe_mode=True), layers
         )
     except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
         raise SpecError(

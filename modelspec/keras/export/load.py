@@ -12,9 +12,10 @@ import warnings
 from typing import Any
 
 from ...errors import Problem, SpecError
-from ..archive import read_config
+from ..archive import graph_size, read_config
 from ..backend import load_keras
 from ..messages import clipped
+from ..recursion import run_deep
 from .refusals import CODE_LAYERS, refused_layer_message, subclassed_message
 
 KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp"})
@@ -136,10 +137,14 @@ def load_model_file(path: str, custom_objects: dict[str, Any] | None = None) -> 
     unknown = _unknown_classes(keras, config, dict(custom_objects or {}), path)
     if unknown:
         raise SpecError(unknown)
-    try:
+
+    def load() -> Any:
         with warnings.catch_warnings():  # about optimizer variables and the like: export reads no weights
             warnings.simplefilter("ignore")
             return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True, compile=True)
+
+    try:  # Keras reads a deep model's configuration recursively: room for as many layers as it describes
+        return run_deep(load, graph_size(config)[0])
     except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
         message = f"Keras could not load the model: {clipped(e)}"
         raise SpecError([Problem(("model",), message, path, code="model-file")]) from None
