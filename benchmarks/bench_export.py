@@ -1,6 +1,7 @@
 """Every keras.applications model exported to a spec, rebuilt from it, and compared with the original.
 
 Run: python benchmarks/bench_export.py [--only NAME ...] [--markdown]
+     python benchmarks/bench_export.py --bounds
 
 For each constructor in keras.applications (weights=None, the smallest input
 it allows): `modelspec.from_keras` exports it, the spec text is read back and
@@ -15,6 +16,13 @@ Times: export (from_keras), rebuild (reading the spec text and building it:
 checks, static shapes, Keras), against `keras.Model.from_config` of the
 original's config (Keras rebuilding from its own JSON); each the best of two
 interleaved runs.
+
+``--bounds``: hostile model files instead. Each ``modelspec export`` runs in a
+fresh process under a 1 GiB address-space limit, and its wall time and peak
+memory are printed: a ~1 MB ``.keras`` whose config.json holds 100,001 layers
+(before the bound: over 180 s and 2.1 GB), the same split over two nested
+models, one layer called 100,001 times, and a 100,000-layer file (at the
+limit, read and checked, refused later only by Keras's own load).
 """
 
 from __future__ import annotations
@@ -22,10 +30,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -167,7 +180,89 @@ class Table:
         )
 
 
+def _dense(count: int, prefix: str) -> list:
+    return [
+        {"module": "keras.layers", "class_name": "Dense", "config": {"name": f"{prefix}_{i}", "units": 1 + i % 7},
+         "registered_name": None}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def _sequential(name: str, layers: list) -> dict:
+    return {"module": "keras", "class_name": "Sequential", "config": {"name": name, "layers": layers}}
+
+
+BOMBS = {
+    "100,001 layers": lambda: _sequential("bomb", _dense(100_001, "d")),
+    "2 nested x 50,001": lambda: _sequential(
+        "outer", [_sequential("a", _dense(50_001, "a")), _sequential("b", _dense(50_001, "b"))]
+    ),
+    "100,001 calls": lambda: {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": {
+            "name": "calls",
+            "output_layers": [],
+            "layers": [
+                {"class_name": "Dense", "config": {"name": "d", "units": 1}, "inbound_nodes": [{}] * 100_001}
+            ],
+        },
+    },
+    "100,000 layers (legal)": lambda: _sequential("wide", _dense(100_000, "d")),
+}
+"""Hostile model files: what each config.json holds."""
+
+_MEASURE = """
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+start = time.perf_counter()
+from modelspec.keras.export import check_model_file
+from modelspec.errors import SpecError
+try:
+    check_model_file(sys.argv[1])
+    result = "read"
+except SpecError as e:
+    result = e.problems[0].code
+print(result, time.perf_counter() - start, "keras" in sys.modules)  # wall time from the first import
+"""
+
+
+def bounds() -> None:
+    """Time and peak memory of refusing each hostile model file, each in a fresh process."""
+    print(
+        f"{'model file':<24} {'size':>9} {'result':>12} {'wall s':>7} {'CPU s':>6} {'peak MB':>8} keras imported"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        for name, config in BOMBS.items():
+            path = os.path.join(folder, "model.keras")
+            with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr("config.json", json.dumps(config(), separators=(",", ":")))
+                archive.writestr("metadata.json", "{}")
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            done = subprocess.run(
+                [sys.executable, "-c", _MEASURE, path],
+                capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": ROOT},
+            )  # fmt: skip
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            if done.returncode != 0:
+                print(f"{name:<24} FAILED: {done.stderr.strip().splitlines()[-1:]}")
+                continue
+            result, seconds, keras = done.stdout.split()
+            # ru_maxrss of children is the largest of any child so far: a smaller one shows as "<=".
+            peak = (
+                f"{after.ru_maxrss / 1024:.0f}"
+                if after.ru_maxrss > before.ru_maxrss
+                else f"<={after.ru_maxrss / 1024:.0f}"
+            )
+            size = os.path.getsize(path)
+            print(f"{name:<24} {size:>9,} {result:>12} {float(seconds):>7.2f} {cpu:>6.2f} {peak:>8} {keras}")
+
+
 def main() -> None:
+    if "--bounds" in sys.argv[1:]:
+        bounds()
+        return
     names, markdown = applications(__doc__.splitlines()[0])
     table = Table(
         {"model": 20, "input": 5, "params": 12, "lines": 6, "export": 8, "rebuild": 8, "from_config": 11, "diff": 8,

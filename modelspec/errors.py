@@ -99,6 +99,7 @@ CODES: dict[str, str] = {
     "export-refused-layer": "export: the model holds a layer that carries code (Lambda, TFSMLayer, ...)",
     "export-unsupported": "export: a part of the model the format cannot say (an operation outside the allowlist, ...)",
     "export-custom-layer": "warning: export named a class from outside Keras; building needs it registered",
+    "export-unknown-class": "export: the model file names a class from outside Keras that no loaded module registers",
     "export-lossy": "warning: export left something out (a model subclass's own methods, compile settings)",
     # hostile inputs
     "path-outside": "a path in the spec leads outside its folder and the working folder (allowed with --allow-outside)",
@@ -109,6 +110,7 @@ CODES: dict[str, str] = {
     "single-class": "a target column holds one class only: there is nothing to tell apart",
     "unused-units": "warning: a target has fewer classes than its output has units",
     "model-archive": "a model file exceeds the archive limits (members, sizes, compression ratio): not unpacked",
+    "model-limit": "a model file describes more than 100,000 layers or layer calls: refused before Keras builds any",
     # warnings
     "double-activation": "warning: an activation applied to a softmax output",
     "noise-output": "warning: a dropout or noise layer is a model output",

@@ -1,4 +1,8 @@
-"""Writing output files atomically: a failed or interrupted run never leaves half a file."""
+"""Files: inputs opened only when they are regular files of bounded size, outputs written atomically.
+
+A failed or interrupted run never leaves half an output file; a FIFO, a
+device or a folder given as an input is never opened (so never blocks).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 
@@ -120,3 +125,45 @@ def write_text_atomically(target: str | os.PathLike, text: str) -> None:
             f.write(text)
 
     write_atomically(target, write)
+
+
+def open_regular(path: str, limit: int) -> int:
+    """Open ``path`` for reading if it is a regular file of at most ``limit`` bytes; the file descriptor.
+
+    Checked by name before it is opened (a FIFO, a device or a folder is
+    never opened, so never blocks), then opened without blocking and checked
+    again on the open file, so a name swapped in between cannot slip through.
+
+    Raises:
+        OSError: The file cannot be opened (``FileNotFoundError``, ...).
+        ValueError: It is not a regular file, or it is over ``limit`` bytes (the message says which).
+    """
+    _regular(os.stat(path), limit)  # a device is not even opened: opening some has effects
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        _regular(os.fstat(fd), limit)  # what was opened, should the name have changed since
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _regular(info: os.stat_result, limit: int) -> None:
+    """Raise ValueError (saying what it is) unless ``info`` is a regular file of at most ``limit`` bytes."""
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise ValueError("is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket or other special file"
+        )
+        raise ValueError(f"is {kind}, not a regular file: it is not read")
+    if info.st_size > limit:
+        raise ValueError(f"is {info.st_size:,} bytes; at most {limit:,} are read")

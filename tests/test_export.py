@@ -317,6 +317,42 @@ def test_compile_settings_are_kept_when_they_are_data():
     assert modelspec.build(spec).optimizer.learning_rate.numpy() == pytest.approx(0.01)
 
 
+class ConfiglessLoss(keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return keras.ops.mean(keras.ops.square(y_true - y_pred))
+
+    def get_config(self):
+        raise NotImplementedError("ConfiglessLoss has no config")
+
+
+def test_compile_settings_keras_cannot_describe_are_left_out_saying_why():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(1, name="out")], name="m")
+    model.compile(optimizer="adam", loss=ConfiglessLoss())
+    with pytest.warns(UserWarning) as caught:
+        spec = modelspec.from_keras(model)
+    assert spec.compile is None and spec.to_data()["layers"] == [{"type": "Dense", "name": "out", "units": 1}]
+    assert [str(w.message) for w in caught] == [
+        "<model m>: warning: compile: the model's compile settings are left out: Keras cannot describe them "
+        "(NotImplementedError: ConfiglessLoss has no config)"
+    ]
+
+
+def test_a_compile_setting_the_format_cannot_hold_is_named_at_its_path():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(1, name="out")], name="m")
+    model.compile(optimizer="adam", loss=lambda y_true, y_pred: y_true - y_pred)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exported = export_model(model)
+    assert exported.spec.compile is None
+    (problem,) = exported.warnings
+    assert (problem.code, problem.path) == ("export-lossy", ("compile", "loss"))
+    assert problem.message == (
+        "the model's compile settings are left out: the value is a Python lambda, which a spec cannot hold"
+    )
+    assert "__lambda__" not in exported.spec.to_yaml()
+    assert caught == []  # Keras's own warning about the lambda is not passed on: the problem says it
+
+
 def test_strings_that_look_like_expressions_are_escaped():
     x = keras.Input((2,), name="x")
     model = keras.Model(x, layers.Dense(1, name="out")(x), name="m")
@@ -522,7 +558,7 @@ def test_cli_refuses_a_subclassed_model_in_one_line(tmp_path, monkeypatch, capsy
         assert main(["export", str(path), *plugin]) == 1
         err = capsys.readouterr().err
         assert err.splitlines()[0].startswith(
-            f"{path}: error: the model is a subclassed keras.Model (mine>Doubler)"
+            f"{path}: error: the model is a subclassed keras.Model (mine>Doubler from module my_models)"
         )
         assert err.splitlines()[1:] == ["1 error"]
 
@@ -599,3 +635,108 @@ def test_existing_output_is_replaced_atomically(tmp_path):
     assert main(["export", str(path), "-o", str(out)]) == 0
     assert "type: Dense" in out.read_text()
     assert sorted(p.name for p in pathlib.Path(tmp_path).iterdir()) == ["model.keras", "spec.yaml"]
+
+
+# -- model files read bounded, before Keras loads them ------------------------------------------
+
+
+def _write_archive(path, config):
+    """A .keras file as Keras lays one out (config.json, metadata.json), its config written by hand."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", json.dumps(config, separators=(",", ":")))
+        archive.writestr("metadata.json", json.dumps({"keras_version": keras.__version__}))
+    return path
+
+
+def _dense_layers(count, prefix="dense"):
+    """Serialized Dense layers as a Sequential model's config lists them."""
+    return [
+        {"module": "keras.layers", "class_name": "Dense", "config": {"name": f"{prefix}_{i}", "units": 1 + i % 7},
+         "registered_name": None}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def _sequential(name, layers_):
+    return {"module": "keras", "class_name": "Sequential", "config": {"name": name, "layers": layers_}}
+
+
+def test_a_model_file_over_the_layer_limit_is_refused_fast_before_keras_loads(tmp_path):
+    import subprocess
+    import sys
+
+    bomb = _write_archive(tmp_path / "bomb.keras", _sequential("bomb", _dense_layers(100_001)))
+    assert bomb.stat().st_size < 1_000_000  # under 1 MB on disk
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"  # 1 GiB: Keras and its backend never fit
+        "from modelspec.cli import main\n"
+        "code = main(['export', sys.argv[1]])\n"
+        "print('keras imported:', 'keras' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(modelspec.__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(bomb)], capture_output=True, text=True, timeout=120, env=env
+    )  # a hang or an exhausted memory is the failure: the bound is generous
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == "keras imported: False\n"
+    assert done.stderr == (
+        f"{bomb}: error: model: its config.json describes more than 100,000 layers, the most a spec may hold: "
+        "refused before Keras loads anything\n1 error\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        # nested models: 2 x 50,001 layers, each model under the limit
+        (_sequential("outer", [_sequential("a", _dense_layers(50_001, "a")), _sequential("b", _dense_layers(50_001, "b"))]),
+         "more than 100,000 layers"),
+        # one layer called 100,001 times
+        ({"module": "keras", "class_name": "Functional",
+          "config": {"name": "calls", "output_layers": [], "layers": [
+              {"class_name": "Dense", "config": {"name": "d", "units": 1}, "inbound_nodes": [{}] * 100_001}]}},
+         "more than 100,000 layer calls"),
+    ],
+)  # fmt: skip
+def test_nested_models_and_calls_count_toward_the_limit(tmp_path, config, words):
+    path = _write_archive(tmp_path / "big.keras", config)
+    with pytest.raises(modelspec.SpecError) as info:
+        check_model_file(str(path))
+    (problem,) = info.value.problems
+    assert problem.code == "model-limit" and problem.path == ("model",) and words in problem.message
+
+
+def test_a_model_file_at_the_limit_is_read(tmp_path):
+    path = _write_archive(tmp_path / "wide.keras", _sequential("wide", _dense_layers(100_000)))
+    assert check_model_file(str(path))["config"]["name"] == "wide"
+
+
+def test_a_class_from_outside_keras_is_refused_naming_it_and_its_module(tmp_path, capsys):
+    import sys
+
+    config = _sequential("m", _dense_layers(2))
+    config["config"]["layers"].insert(0, {"class_name": "InputLayer", "module": "keras.layers",
+                                          "config": {"name": "x", "batch_shape": [None, 3]}})  # fmt: skip
+    config["config"]["layers"][1].update(
+        {"module": "payload.layers", "class_name": "Backdoor", "registered_name": "payload>Backdoor"}
+    )
+    path = _write_archive(tmp_path / "foreign.keras", config)
+    assert main(["export", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        f"{path}: error: layers.dense_0: the model uses class Backdoor from module payload.layers "
+        "(registered as 'payload>Backdoor'), which no loaded module registers: Keras cannot make it"
+    )
+    assert "--plugin" in err and "payload" not in sys.modules
+
+
+def test_a_model_path_that_is_a_fifo_is_refused_without_opening_it(tmp_path, capsys):
+    fifo = tmp_path / "model.keras"
+    os.mkfifo(fifo)
+    assert main(["export", str(fifo)]) == 1  # opening it would wait for a writer forever
+    assert "is a FIFO, not a regular file" in capsys.readouterr().err

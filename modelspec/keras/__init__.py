@@ -1,7 +1,8 @@
-"""The compiler stage: a checked graph to a Keras model, and spec values to Keras objects.
+"""The Keras stage: a checked graph to a Keras model (the compiler), and a Keras model to a spec (export).
 
-Nothing here imports Keras at import time: the compiler takes the ``keras``
-module when it runs.
+Spec values and Keras objects map both ways in :mod:`.values`; model files
+are read bounded in :mod:`.archive`. Nothing here imports Keras at import
+time: each part takes the ``keras`` module when it runs.
 """
 
 from .compiler import Compiler, keras_problem, to_keras

@@ -186,6 +186,12 @@ class Serializer:
         )
         return None
 
+    def refuse_lambda(self, where: tuple) -> None:
+        """A Python lambda (Keras keeps its bytecode): refused, never written into a spec."""
+        self.report.error(
+            where, "export-unsupported", "the value is a Python lambda, which a spec cannot hold"
+        )
+
     def serialized(self, value: dict[str, Any], kind: str | None, where: tuple) -> Any:
         """A Keras object as ``serialize_keras_object`` writes it in a config."""
         class_name = str(value["class_name"])
@@ -197,6 +203,8 @@ class Serializer:
             return self.value(list(config.get("value") or []), kind, where)
         if class_name == "DTypePolicy" or class_name.endswith("DTypePolicy"):
             return self.policy(value) or "float32"
+        if class_name == "__lambda__":
+            return self.refuse_lambda(where)
         if class_name == "function":  # an activation (or another function) saved by name
             name = str(config if isinstance(config, str) else value.get("registered_name") or "")
             if name not in catalog.object_names("activations") and name not in self.custom:
@@ -220,6 +228,8 @@ class Serializer:
         return self.object(target, class_name, dict(config or {}), where)
 
     def object(self, module: str, class_name: str, config: dict[str, Any], where: tuple) -> Any:
+        if class_name == "__lambda__":  # a compile setting given as a lambda
+            return self.refuse_lambda(where)
         info = catalog.object_class(module, class_name)
         args = {k: self.value(v, None, (*where, k)) for k, v in config.items()}
         if info is None:
@@ -275,15 +285,15 @@ class Serializer:
         wanted = class_name.lower()
         candidates = [n for n in catalog.object_names(module) if n.replace("_", "").lower() == wanted]
         for name in sorted(candidates, key=lambda n: (not n.islower(), n)):
-            made = self.named_object(module, name)
-            if made is not None and made[0] == class_name and plain_equal(made[1], config):
+            named = self.named_object(module, name)
+            if named is not None and named[0] == class_name and plain_equal(named[1], config):
                 return name
         return None
 
     def canonical(self, module: str, name: str) -> Any:
         """What a name stands for, to compare a value with a default written differently."""
-        made = self.named_object(module, name)
-        return name if made is None else (made[0], json.dumps(made[1], sort_keys=True, default=str))
+        named = self.named_object(module, name)
+        return name if named is None else (named[0], json.dumps(named[1], sort_keys=True, default=str))
 
 
 def plain_equal(a: Any, b: Any) -> bool:

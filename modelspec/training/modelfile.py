@@ -15,12 +15,11 @@ from typing import Any
 
 from ..errors import Problem, SpecError
 from ..files import write_atomically
-from ..keras.archive import CONFIG_BYTES_PER_LAYER, MAX_MODEL_BYTES, check_archive, config_bytes
+from ..keras.archive import graph_size, open_archive, read_config, read_member
 from ..keras.backend import load_keras
 from ..keras.messages import clipped
 from ..keras.recursion import run_deep
 from ..spec.models import literal_separator
-from .data import open_regular
 from .targets import KINDS
 
 METADATA = "modelspec.json"
@@ -48,9 +47,8 @@ def save_model(model: Any, metadata: dict[str, Any], path: str | os.PathLike) ->
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The ``modelspec.json`` of a model file written by ``modelspec train``, checked.
 
-    Only a regular file of at most :data:`MAX_MODEL_BYTES` is opened (a FIFO,
-    device or folder is refused without a byte read), and its zip directory
-    must pass :func:`check_archive` before anything in it is read.
+    The archive is opened by :func:`~modelspec.keras.archive.open_archive`: a
+    regular file only, its zip directory checked before anything in it is read.
 
     Raises:
         SpecError: The file is missing, not a regular file, too large, not a
@@ -59,46 +57,21 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """
     name = os.fspath(path)
 
-    def fail(message: str, hint: str | None = None, code: str = "model-file") -> SpecError:
-        return SpecError([Problem.in_file(code, name, message, hint, path=("model",))])
+    def fail(message: str, hint: str | None = None) -> SpecError:
+        return SpecError([Problem.in_file("model-file", name, message, hint, path=("model",))])
 
-    try:
-        fd = open_regular(name, MAX_MODEL_BYTES)
-    except ValueError as e:
-        raise fail(f"{e}; a model is a .keras file") from None
-    except FileNotFoundError:
-        raise fail("no such file") from None
-    except PermissionError:
-        raise fail("permission denied: the file cannot be read") from None
-    except OSError as e:
-        raise fail(f"cannot read the file: {e.strerror or e}") from None
-    with os.fdopen(fd, "rb") as f:
+    with open_archive(name) as archive:
         try:
-            archive = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, EOFError, ValueError) as e:
-            raise fail(f"not a .keras model file (not a valid zip archive: {clipped(e)})") from None
-        except OSError as e:
-            raise fail(f"cannot read the file: {e.strerror or e}") from None
-        with archive:
-            unsafe = check_archive(archive, os.fstat(f.fileno()).st_size)
-            if unsafe is not None:
-                raise fail(f"refused before unpacking: {unsafe}", code="model-archive")
-            try:
-                info = archive.getinfo(METADATA)
-            except KeyError:
-                raise fail(
-                    f"the model has no {METADATA}: it was not written by `modelspec train` "
-                    "(a plain Keras model has none)",
-                    "train it with `modelspec train SPEC -o MODEL.keras`, or use keras.saving.load_model",
-                ) from None
-            if info.file_size > MAX_METADATA_BYTES:
-                raise fail(f"{METADATA} is {info.file_size} bytes; at most {MAX_METADATA_BYTES} are read")
-            try:
-                raw = archive.read(info)
-            except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as e:
-                raise fail(f"its {METADATA} cannot be read from the archive: {clipped(e)}") from None
-            except OSError as e:
-                raise fail(f"cannot read the file: {e.strerror or e}") from None
+            info = archive.getinfo(METADATA)
+        except KeyError:
+            raise fail(
+                f"the model has no {METADATA}: it was not written by `modelspec train` "
+                "(a plain Keras model has none)",
+                "train it with `modelspec train SPEC -o MODEL.keras`, or use keras.saving.load_model",
+            ) from None
+        if info.file_size > MAX_METADATA_BYTES:
+            raise fail(f"{METADATA} is {info.file_size} bytes; at most {MAX_METADATA_BYTES} are read")
+        raw = read_member(archive, METADATA, name)
     try:
         metadata = json.loads(raw.decode("utf-8"))
         problem = _check_metadata(metadata)
@@ -216,11 +189,12 @@ def load_trained(path: str | os.PathLike, custom_objects: dict[str, Any] | None 
     keras = load_keras()
 
     name = os.fspath(path)
+    # Over the layer limit, refused before Keras reads it; under it, Keras reads a deep model's
+    # configuration recursively: room for as many layers as config.json describes.
+    layers, _ = graph_size(read_config(name))
     try:
-        # Keras reads a deep model's configuration recursively: room for it, by the size of config.json.
         model = run_deep(
-            lambda: keras.saving.load_model(name, custom_objects=custom_objects, safe_mode=True),
-            config_bytes(name) // CONFIG_BYTES_PER_LAYER,
+            lambda: keras.saving.load_model(name, custom_objects=custom_objects, safe_mode=True), layers
         )
     except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
         raise SpecError(

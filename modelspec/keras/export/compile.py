@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ... import catalog
 from ...graph.model import snake_case
+from ..messages import keras_message
 from ..values import Serializer, escaped, plain_equal
 from .report import Report
 
@@ -27,10 +29,16 @@ class CompileSettings:
         if not getattr(model, "compiled", False):
             return None
         try:
-            config = model.get_compile_config()
-        except Exception:  # noqa: BLE001
-            config = None
-        if not isinstance(config, dict):
+            with warnings.catch_warnings():  # Keras warns of a lambda it serializes: reported below instead
+                warnings.simplefilter("ignore")
+                config = model.get_compile_config()
+        except (NotImplementedError, TypeError, ValueError, OSError) as e:
+            # An object without get_config(), or a function Keras cannot serialize (a lambda's source).
+            self.report.warning(
+                ("compile",),
+                "export-lossy",
+                f"the model's compile settings are left out: Keras cannot describe them ({keras_message(e)})",
+            )
             return None
         before = len(self.report.problems)
         data: dict[str, Any] = {}
@@ -53,13 +61,18 @@ class CompileSettings:
                 data[key] = True
         if isinstance(config.get("steps_per_execution"), int) and config["steps_per_execution"] > 1:
             data["steps_per_execution"] = config["steps_per_execution"]
-        if any(p.severity == "error" for p in self.report.problems[before:]):
+        found = self.report.problems[before:]
+        if any(
+            p.severity == "error" for p in found
+        ):  # the model itself exports: what compile lacks is a warning
             del self.report.problems[before:]
-            self.report.warning(
-                ("compile",),
-                "export-lossy",
-                "the model's compile settings are left out: Keras holds them as objects the spec cannot name",
-            )
+            for p in found:
+                message = (
+                    p.message
+                    if p.severity == "warning"
+                    else f"the model's compile settings are left out: {p.message}"
+                )
+                self.report.warning(p.path, "export-lossy" if p.severity == "error" else p.code, message)
             return None
         return data or None
 

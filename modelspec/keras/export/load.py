@@ -1,22 +1,29 @@
-"""A ``.keras`` file to export: refused from its ``config.json`` before Keras loads it, then loaded safely."""
+"""A ``.keras`` file to export: refused from its ``config.json`` before Keras loads it, then loaded safely.
+
+The file is read bounded (:mod:`modelspec.keras.archive`: a regular file, a
+checked zip directory, a ``config.json`` of at most 100,000 layers and calls);
+a subclassed model, a layer that carries code, and a class from outside Keras
+that nothing registered are refused by name, from the config alone.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
-import zipfile
 from typing import Any
 
 from ...errors import Problem, SpecError
-from ..archive import check_archive
+from ..archive import graph_size, read_config
 from ..backend import load_keras
 from ..messages import clipped
+from ..recursion import run_deep
 from .refusals import CODE_LAYERS, refused_layer_message, subclassed_message
 
+KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp"})
+"""Packages whose classes Keras finds by their module (importing it); a class from elsewhere must be registered."""
 
-def check_model_file(path: str) -> None:
-    """Refuse, before Keras loads anything, a model file a spec cannot describe.
+
+def check_model_file(path: str) -> Any:
+    """Refuse, before Keras loads anything, a model file a spec cannot describe; its parsed ``config.json``.
 
     Reads the archive's ``config.json`` only: a subclassed model and
     code-carrying layers (``Lambda``, ...) are refused by name, without
@@ -26,31 +33,10 @@ def check_model_file(path: str) -> None:
         path: The ``.keras`` file.
 
     Raises:
-        SpecError: The file is missing or not a ``.keras`` archive, or what it holds cannot be exported.
+        SpecError: The file is missing, not a ``.keras`` archive, over the
+            archive or size limits, or what it holds cannot be exported.
     """
-
-    def fail(code: str, message: str, where: tuple = ("model",)) -> SpecError:
-        return SpecError([Problem(where, message, path, code=code)])
-
-    if os.path.isdir(path):
-        raise fail("model-file", "is a folder, not a .keras model file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            unsafe = check_archive(archive, os.path.getsize(path))
-            if unsafe:
-                raise fail("model-archive", f"refused before unpacking: {unsafe}")
-            info = archive.getinfo("config.json")  # at most MAX_CONFIG_BYTES: check_archive says so
-            config = json.loads(archive.read(info).decode("utf-8"))
-    except SpecError:  # refused above, inside the archive
-        raise
-    except FileNotFoundError:
-        raise fail("model-file", "no such file") from None
-    except KeyError:
-        raise fail("model-file", "not a .keras model file (the archive has no config.json)") from None
-    except (zipfile.BadZipFile, EOFError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise fail("model-file", f"not a .keras model file ({' '.join(str(e).split())[:200]})") from None
-    except OSError as e:
-        raise fail("model-file", f"cannot read the file: {e.strerror or e}") from None
+    config = read_config(path)
     problems: list[Problem] = []
     if isinstance(config, dict):
         class_name = str(config.get("class_name"))
@@ -58,50 +44,107 @@ def check_model_file(path: str) -> None:
         graph = class_name == "Sequential" or ("layers" in inner and "output_layers" in inner)
         if not graph:  # a functional model's config lists its layers and outputs; a subclassed one's does not
             what = str(config.get("registered_name") or class_name)
+            if config.get("module"):
+                what += f" from module {config['module']}"
             problems.append(Problem((), subclassed_message(what), path, code="export-subclassed"))
         else:
             problems += _code_layers(config, path)
     if problems:
         raise SpecError(problems)
+    return config
 
 
-def _code_layers(config: Any, path: str, depth: int = 0) -> list[Problem]:
-    """Layers of a model config that carry code (``Lambda``, ...), found without deserializing anything."""
-    found: list[Problem] = []
-    if depth > 64:
-        return found
-    if isinstance(config, dict):
-        class_name = config.get("class_name")
-        module = str(config.get("module") or "")
-        if class_name in CODE_LAYERS and module.startswith("keras"):
-            inner = config.get("config") if isinstance(config.get("config"), dict) else {}
-            name = str(inner.get("name", class_name))
-            message = refused_layer_message(name, str(class_name))
-            found.append(Problem(("layers", name), message, path, code="export-refused-layer"))
-            return found
-        for value in config.values():
-            found += _code_layers(value, path, depth + 1)
-    elif isinstance(config, list):
-        for value in config:
-            found += _code_layers(value, path, depth + 1)
+def _serialized_objects(config: Any) -> list[dict[str, Any]]:
+    """Every serialized object (``{class_name, module, config, ...}``) in a config, outermost first."""
+    found = []
+    stack = [config]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("class_name"), str) and "config" in value:
+                found.append(value)
+            stack.extend(reversed([v for v in value.values() if isinstance(v, (dict, list))]))
+        elif isinstance(value, list):
+            stack.extend(reversed([v for v in value if isinstance(v, (dict, list))]))
     return found
 
 
-def load_model_file(
-    path: str,
-    custom_objects: dict[str, Any] | None = None,
-) -> Any:
+def _code_layers(config: Any, path: str) -> list[Problem]:
+    """Layers of a model config that carry code (``Lambda``, ...), found without deserializing anything."""
+    found: list[Problem] = []
+    inside: set[int] = set()  # objects within a refused layer: reported once, at the layer
+    for value in _serialized_objects(config):
+        if id(value) in inside:
+            continue
+        class_name = value["class_name"]
+        if class_name in CODE_LAYERS and str(value.get("module") or "").startswith("keras"):
+            inner = value.get("config") if isinstance(value.get("config"), dict) else {}
+            name = str(inner.get("name", class_name))
+            message = refused_layer_message(name, class_name)
+            found.append(Problem(("layers", name), message, path, code="export-refused-layer"))
+            inside.update(id(v) for v in _serialized_objects(value.get("config")))
+    return found
+
+
+def _unknown_classes(keras: Any, config: Any, custom_objects: dict[str, Any], path: str) -> list[Problem]:
+    """Classes from outside Keras's packages that neither ``custom_objects`` nor Keras's registry knows.
+
+    Keras would refuse them too, but its message quotes the whole serialized
+    object and not always the module; this one names the class, its module and the layer.
+    """
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for value in _serialized_objects(config):
+        module = value.get("module")
+        class_name = value["class_name"]
+        if not isinstance(module, str) or not module or class_name == "function":
+            continue  # a function is found by its registered name; Keras names it when it cannot
+        if module.split(".", 1)[0] in KERAS_PACKAGES or module == "builtins":
+            continue
+        registered = str(value.get("registered_name") or class_name)
+        if class_name in custom_objects or registered in custom_objects:
+            continue
+        if keras.saving.get_registered_object(registered, custom_objects=custom_objects) is not None:
+            continue
+        if (registered, module) in seen:
+            continue
+        seen.add((registered, module))
+        inner = value.get("config") if isinstance(value.get("config"), dict) else {}
+        name = inner.get("name")
+        where: tuple = ("layers", str(name)) if isinstance(name, str) and name else ()
+        problems.append(
+            Problem(
+                where,
+                f"the model uses class {class_name} from module {module} (registered as {registered!r}), which "
+                "no loaded module registers: Keras cannot make it",
+                path,
+                hint="load the module that defines it with --plugin MODULE (or pass custom_objects=)",
+                code="export-unknown-class",
+            )
+        )
+    return problems
+
+
+def load_model_file(path: str, custom_objects: dict[str, Any] | None = None) -> Any:
     """Load a ``.keras`` file to export, in Keras's safe mode, once :func:`check_model_file` accepts it.
 
     Raises:
-        SpecError: The file cannot be exported, or Keras cannot load it.
+        SpecError: The file cannot be exported, names a class nothing
+            registered, or Keras cannot load it.
     """
-    check_model_file(path)
+    config = check_model_file(path)
     keras = load_keras()
-    try:
+    unknown = _unknown_classes(keras, config, dict(custom_objects or {}), path)
+    if unknown:
+        raise SpecError(unknown)
+
+    def load() -> Any:
         with warnings.catch_warnings():  # about optimizer variables and the like: export reads no weights
             warnings.simplefilter("ignore")
             return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True, compile=True)
+
+    try:  # Keras reads a deep model's configuration recursively: room for as many layers as it describes
+        return run_deep(load, graph_size(config)[0])
     except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
         message = f"Keras could not load the model: {clipped(e)}"
         raise SpecError([Problem(("model",), message, path, code="model-file")]) from None

@@ -166,13 +166,25 @@ class Reader:
         return body
 
     def read_graph(
-        self, model: Any, body: Body, refs: dict[int, Any], path: tuple, context: dict[str, Any]
+        self,
+        model: Any,
+        body: Body,
+        refs: dict[int, Any],
+        path: tuple,
+        context: dict[str, Any],
+        shared: dict[int, int] | None = None,
+        *,
+        inline: bool = False,
     ) -> None:
-        """Read every node of ``model`` that its outputs need into ``body``; ``refs`` maps its tensors to references."""
+        """Read every node of ``model`` that its outputs need into ``body``; ``refs`` maps its tensors to references.
+
+        ``shared`` maps id(layer) to the item that defines it in ``body``; with
+        ``inline``, nested models are written into ``body`` too, not as instances.
+        """
         nodes = self.graph_nodes(model)
         calls = {id(n): self.call_arguments(n) for n in nodes}
         needed = self.needed(model, nodes, calls)
-        shared: dict[int, int] = {}  # id(layer) -> the item that defines it in this body
+        shared = {} if shared is None else shared
         for node in nodes:
             if id(node) not in needed:
                 continue
@@ -180,7 +192,15 @@ class Reader:
             where = (*path, "layers", op.name)
             args, kwargs = calls[id(node)]
             count = len(node.outputs)
-            if self.is_graph(op):
+            if self.is_graph(op) and inline:
+                inner = dict(context)
+                inner.update({k: v for k, v in kwargs.items() if k in getattr(op, "_call_context_args", ())})
+                given = args[0] if args else None
+                tensors = list(given) if isinstance(given, (list, tuple)) else [given]
+                outputs = self.inline(
+                    op, [self.ref(t, refs, where) for t in tensors], body, where, inner, shared
+                )
+            elif self.is_graph(op):
                 outputs = self.nested_call(op, count, args, kwargs, body, refs, where, context, shared)
             elif isinstance(op, self.keras.layers.Layer):
                 outputs = self.layer_call(op, count, args, kwargs, body, refs, where, context, shared)
@@ -528,30 +548,7 @@ class Reader:
                 current = out[0]
             return [current]
         refs: dict[int, Any] = {id(t): v for t, v in zip(model.inputs, values)}
-        nodes = self.graph_nodes(model)
-        calls = {id(n): self.call_arguments(n) for n in nodes}
-        needed = self.needed(model, nodes, calls)
-        for node in nodes:
-            if id(node) not in needed:
-                continue
-            op = node.operation
-            at = (*where, "layers", op.name)
-            args, kwargs = calls[id(node)]
-            count = len(node.outputs)
-            if self.is_graph(op):
-                inner = dict(context)
-                inner.update({k: v for k, v in kwargs.items() if k in getattr(op, "_call_context_args", ())})
-                given = args[0] if args else None
-                tensors = list(given) if isinstance(given, (list, tuple)) else [given]
-                outputs = self.inline(op, [self.ref(t, refs, at) for t in tensors], body, at, inner, shared)
-            elif isinstance(op, self.keras.layers.Layer):
-                outputs = self.layer_call(op, count, args, kwargs, body, refs, at, context, shared)
-            else:
-                outputs = self.op_call(op, count, args, kwargs, body, refs, at)
-            if outputs is None:
-                outputs = [Ref(None, 0)] * len(node.outputs)
-            for tensor, ref in zip(node.outputs, outputs):
-                refs[id(tensor)] = ref
+        self.read_graph(model, body, refs, where, context, shared, inline=True)
         return [self.ref(t, refs, where) for t in model.outputs]
 
     # -- inputs ------------------------------------------------------------------
