@@ -16,9 +16,21 @@ class Bodies(Budget):
     """Entries to flat layers: a chain (each entry on the one before) or a DAG, and block instances."""
 
     def entry_at(self, entry: LayerSpec, path: tuple, ctx: Context) -> Origin:
-        own = entry.origin
+        own = self.facts(entry).origin
         base = own if own is not None else ctx.lib.at(*path)
         return Origin(base.doc, base.path, ctx.chain)
+
+    def where(self, at: Origin) -> str:
+        """``, at FILE:LINE:COLUMN`` of an instance entry, for the notes under a problem inside it."""
+        if at.doc is None:
+            return ""
+        key = (id(at.doc), at.path)
+        found = self.wheres.get(key)
+        if found is None:
+            place = at.doc.place(at.path, key=True)
+            found = "" if place.span is None else f", at {place.file}:{place.span.line}:{place.span.column}"
+            self.wheres[key] = found
+        return found
 
     def emit(self, name: str | None, data: dict[str, Any], at: Origin, ctx: Context) -> None:
         """Add one flat layer entry."""
@@ -52,8 +64,8 @@ class Bodies(Budget):
             data["type"] = self.value(entry.type, scope, at.at("type"))
         if entry.op is not None:
             data["op"] = self.value(entry.op, scope, at.at("op"))
-        for key, raw in entry.args.items():
-            data[key] = self.value(raw, scope, at.at(key))
+        for key, raw in self.facts(entry).args.items():
+            data[key] = self.value(raw, scope, at, key)
         if entry.call is not None:
             data["call"] = self.value(entry.call, scope, at.at("call"))
         return data
@@ -114,12 +126,12 @@ class Bodies(Budget):
         kept: dict[str, bool] = {}
         raw_inputs: dict[str, Any] = {}
         pending = [k for k in keys if entries[k] is not None]
+        ats = {key: self.entry_at(entries[key], (*path, key), ctx) for key in pending}
         for key in pending:
             entry = entries[key]
-            at = self.entry_at(entry, (*path, key), ctx)
             try:
                 raw_inputs[key] = (
-                    None if entry.inputs is None else self.value(entry.inputs, ctx.scope, at.at("inputs"))
+                    None if entry.inputs is None else self.value(entry.inputs, ctx.scope, ats[key], "inputs")
                 )
             except Failed:
                 raw_inputs[key] = BROKEN
@@ -129,7 +141,7 @@ class Bodies(Budget):
             entry = entries[key]
             if key in env and (ctx.prefix is not None or entry.block is not None or entry.if_ is not None):
                 self.error(
-                    self.entry_at(entry, (*path, key), ctx), "duplicate-name",
+                    ats[key], "duplicate-name",
                     f"duplicate name '{key}': it names an input and a layer",
                     "names are unique across inputs and layers", key=True,
                 )  # fmt: skip
@@ -152,24 +164,30 @@ class Bodies(Budget):
                     names.append(split_reference(extra)[0])
             if raw_inputs[key] is None or entry.if_ is not None:
                 prev = above[key]
-                while prev is not None and prev not in entries:
-                    prev = above[prev]
                 if prev is not None:
                     names.append(prev)
-            return [n for n in names if n in entries and n not in done and n != key]
+            return [n for n in names if n in waiting and n not in done and n != key]
 
         def cycle(keys: list[str]) -> None:
-            at = self.entry_at(entries[keys[0]], (*path, keys[0]), ctx)
             names = " -> ".join(keys)
             raise self.fail(
-                at.at("inputs"), "cycle", f"these entries depend on each other in a circle: {names}"
+                ats[keys[0]].at("inputs"), "cycle", f"these entries depend on each other in a circle: {names}"
             )
 
         done: set[str] = {k for k in env if k in entries}  # plain layers: their names are known already
         waiting = set(pending)
-        for key in depth_first(pending, lambda k: [n for n in waits_for(k) if n in waiting], on_cycle=cycle):
+        # Inside a block whose references are written out, the order is the same for every instance.
+        static = ctx.prefix is not None and all(self.facts(entries[k]).plain_inputs for k in pending)
+        known = self.orders.get(id(entries)) if static else None
+        if known is not None:
+            order = known[1]
+        else:
+            order = depth_first(pending, waits_for, on_cycle=cycle)
+            if static:
+                self.orders[id(entries)] = (entries, order)
+        for key in order:
             entry = entries[key]
-            at = self.entry_at(entry, (*path, key), ctx)
+            at = ats[key]
             self.step(at)
             try:
                 if raw_inputs[key] is BROKEN:
@@ -375,7 +393,7 @@ class Bodies(Budget):
             self.step(at)
             ij = {} if count is None else {"i": k, "n": count}
             arg_scope = {**ctx.scope, **ij}
-            params = {key: self.value(raw, arg_scope, at.at(key)) for key, raw in entry.args.items()}
+            params = {key: self.value(raw, arg_scope, at, key) for key, raw in self.facts(entry).args.items()}
             resolved = self.block_params(block, block_at, lib, params, ij)
             if entry.name is not None:  # the instance part of its nodes' names, evaluated for each repeat
                 inst = self.name(entry, arg_scope, at)
@@ -384,7 +402,9 @@ class Bodies(Budget):
                 inst = name if count is None else f"{name}-{k}"
             # A repeat is named by its count: "in stage2, repeat 2 of 4".
             label = inst if entry.name is not None else name
-            note = f"in {label}" + (f", repeat {k + 1} of {count}" if count is not None else "") + where(at)
+            note = (
+                f"in {label}" + (f", repeat {k + 1} of {count}" if count is not None else "") + self.where(at)
+            )
             frame = Frame(inst, str(block_name), None if count is None else k, count, name)
             sub = Context(
                 lib,
@@ -470,16 +490,6 @@ class Bodies(Budget):
                 f"block {name!r} needs its input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}",
             )
         return [given[k] for k in wanted]
-
-
-def where(at: Origin) -> str:
-    """``, at FILE:LINE:COLUMN`` of an instance entry, for the notes under a problem inside it."""
-    if at.doc is None:
-        return ""
-    place = at.doc.place(at.path, key=True)
-    if place.span is None:
-        return ""
-    return f", at {place.file}:{place.span.line}:{place.span.column}"
 
 
 _FIRST = ("type", "op", "share", "name", "inputs", "call")

@@ -29,8 +29,8 @@ class Scopes(Base):
         self.problems.append(p)
         return Failed()
 
-    def value(self, raw: Any, scope: dict[str, Any], at: Origin) -> Any:
-        """``raw`` with every ``${...}`` evaluated in ``scope``."""
+    def value(self, raw: Any, scope: dict[str, Any], at: Origin, *keys: Any) -> Any:
+        """``raw`` (found at ``at`` and ``keys`` below it) with every ``${...}`` evaluated in ``scope``."""
         if isinstance(raw, str):
             if "${" not in raw:
                 return raw
@@ -39,11 +39,11 @@ class Scopes(Base):
             try:
                 return parse(raw).render(scope)
             except ExprError as e:
-                raise self.expression_problem(at, e) from None
+                raise self.expression_problem(at.at(*keys) if keys else at, e) from None
         if isinstance(raw, list):
-            return [self.value(v, scope, at.at(i)) for i, v in enumerate(raw)]
+            return [self.value(v, scope, at, *keys, i) for i, v in enumerate(raw)]
         if isinstance(raw, dict):
-            return {k: self.value(v, scope, at.at(k)) for k, v in raw.items()}
+            return {k: self.value(v, scope, at, *keys, k) for k, v in raw.items()}
         return raw
 
     def condition(self, entry: LayerSpec, scope: dict[str, Any], at: Origin) -> bool:
