@@ -21,6 +21,7 @@ __all__ = [
     "MAX_NODES",
     "MAX_STEPS",
     "ExpandedDocument",
+    "OverrideError",
     "expand",
     "merge_repeats",
     "needs_expansion",
