@@ -10,6 +10,7 @@ from .expander import (
     MAX_NESTING,
     MAX_NODES,
     MAX_STEPS,
+    OverrideError,
     expand,
     merge_repeats,
     needs_expansion,
