@@ -769,7 +769,14 @@ def test_integer_arithmetic_agrees_with_python(case):
 
 @pytest.mark.parametrize(
     ("text", "literal"),
-    [("plain", True), ("$${kept}", True), ("cost: $$${x}", True), ("$$ ${x}", False), ("${x}", False), ("a${x}b", False)],
+    [
+        ("plain", True),
+        ("$${kept}", True),
+        ("cost: $$${x}", True),
+        ("$$ ${x}", False),
+        ("${x}", False),
+        ("a${x}b", False),
+    ],
 )
 def test_a_template_knows_whether_it_holds_an_expression(text, literal):
     assert parse(text).literal is literal
