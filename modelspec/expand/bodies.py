@@ -121,67 +121,60 @@ class Bodies(Budget):
         first: Value | None,
     ) -> Value | None:
         """Expand a DAG body in dependency order; returns the value of the last entry kept."""
-        keys = list(entries)
-        above = {key: keys[i - 1] if i else None for i, key in enumerate(keys)}
+        keys, above, pending = self.layout(entries)
         kept: dict[str, bool] = {}
         raw_inputs: dict[str, Any] = {}
-        pending = [k for k in keys if entries[k] is not None]
-        ats = {key: self.entry_at(entries[key], (*path, key), ctx) for key in pending}
+        ats: dict[str, Origin] = {}
+        top = ctx.prefix is None
+        static = not top  # inside a block whose references are written out, the order is the same every time
         for key in pending:
             entry = entries[key]
-            try:
-                raw_inputs[key] = (
-                    None if entry.inputs is None else self.value(entry.inputs, ctx.scope, ats[key], "inputs")
-                )
-            except Failed:
-                raw_inputs[key] = BROKEN
-
-        # An input's name taken by a node the flat spec will not have (the graph checks the rest).
-        for key in pending:
-            entry = entries[key]
-            if key in env and (ctx.prefix is not None or entry.block is not None or entry.if_ is not None):
+            facts = self.facts(entry)
+            at = ats[key] = self.entry_at(entry, (*path, key), ctx)
+            if entry.inputs is None or facts.plain_inputs:
+                raw_inputs[key] = entry.inputs
+            else:
+                static = False
+                try:
+                    raw_inputs[key] = self.value(entry.inputs, ctx.scope, at, "inputs")
+                except Failed:
+                    raw_inputs[key] = BROKEN
+            if key in env and (not top or entry.block is not None or entry.if_ is not None):
+                # An input's name taken by a node the flat spec will not have (the graph checks the rest).
                 self.error(
-                    ats[key], "duplicate-name",
-                    f"duplicate name '{key}': it names an input and a layer",
+                    at, "duplicate-name", f"duplicate name '{key}': it names an input and a layer",
                     "names are unique across inputs and layers", key=True,
                 )  # fmt: skip
-        for key in pending:  # a plain layer's flat name is known before it is expanded: no waiting for it
-            entry = entries[key]
-            if entry.block is None and entry.if_ is None and (entry.name is None or ctx.prefix is None):
-                env[key] = key if ctx.prefix is None else f"{ctx.prefix}-{key}"
+            if entry.block is None and entry.if_ is None and (entry.name is None or top):
+                env[key] = key if top else f"{ctx.prefix}-{key}"  # known before it is expanded: no waiting
 
-        def default(key: str) -> Value | None:
-            prev = above[key]
-            while prev is not None and not kept.get(prev, True):
-                prev = above[prev]
-            return first if prev is None else env.get(prev)
-
-        def waits_for(key: str) -> list[str]:
-            entry = entries[key]
-            names = [split_reference(r)[0] for r in strings(raw_inputs[key])]
-            for extra in (entry.else_, entry.share):
-                if isinstance(extra, str) and "${" not in extra:
-                    names.append(split_reference(extra)[0])
-            if raw_inputs[key] is None or entry.if_ is not None:
-                prev = above[key]
-                if prev is not None:
-                    names.append(prev)
-            return [n for n in names if n in waiting and n not in done and n != key]
-
-        def cycle(keys: list[str]) -> None:
-            names = " -> ".join(keys)
-            raise self.fail(
-                ats[keys[0]].at("inputs"), "cycle", f"these entries depend on each other in a circle: {names}"
-            )
-
-        done: set[str] = {k for k in env if k in entries}  # plain layers: their names are known already
-        waiting = set(pending)
-        # Inside a block whose references are written out, the order is the same for every instance.
-        static = ctx.prefix is not None and all(self.facts(entries[k]).plain_inputs for k in pending)
         known = self.orders.get(id(entries)) if static else None
         if known is not None:
             order = known[1]
         else:
+            done = {k for k in env if k in entries}  # plain layers: their names are known already
+            waiting = set(pending)
+
+            def waits_for(key: str) -> list[str]:
+                entry = entries[key]
+                names = [split_reference(r)[0] for r in strings(raw_inputs[key])]
+                for extra in (entry.else_, entry.share):
+                    if isinstance(extra, str) and "${" not in extra:
+                        names.append(split_reference(extra)[0])
+                if raw_inputs[key] is None or entry.if_ is not None:
+                    prev = above[key]
+                    if prev is not None:
+                        names.append(prev)
+                return [n for n in names if n in waiting and n not in done and n != key]
+
+            def cycle(keys: list[str]) -> None:
+                names = " -> ".join(keys)
+                raise self.fail(
+                    ats[keys[0]].at("inputs"),
+                    "cycle",
+                    f"these entries depend on each other in a circle: {names}",
+                )
+
             order = depth_first(pending, waits_for, on_cycle=cycle)
             if static:
                 self.orders[id(entries)] = (entries, order)
@@ -189,10 +182,14 @@ class Bodies(Budget):
             entry = entries[key]
             at = ats[key]
             self.step(at)
+            prev = above[key]  # the node above, the default input: the last one kept
+            while prev is not None and not kept.get(prev, True):
+                prev = above[prev]
             try:
                 if raw_inputs[key] is BROKEN:
                     raise Failed()
-                value, keep = self.dag_entry(key, entry, at, ctx, env, raw_inputs[key], default(key))
+                default = first if prev is None else env.get(prev)
+                value, keep = self.dag_entry(key, entry, at, ctx, env, raw_inputs[key], default)
             except Failed:
                 value, keep = BROKEN, True
             env[key] = value
@@ -202,6 +199,20 @@ class Bodies(Budget):
             if kept.get(key):
                 last = env[key]
         return last
+
+    def layout(self, entries: dict[str, LayerSpec]) -> tuple[list[str], dict[str, str | None], list[str]]:
+        """A DAG body's keys, the key above each, and the keys with an entry: the same for every instance."""
+        found = self.layouts.get(id(entries))
+        if found is None:
+            keys = list(entries)
+            above = {key: keys[i - 1] if i else None for i, key in enumerate(keys)}
+            found = self.layouts[id(entries)] = (
+                entries,
+                keys,
+                above,
+                [k for k in keys if entries[k] is not None],
+            )
+        return found[1], found[2], found[3]
 
     def dag_entry(
         self,
@@ -380,7 +391,7 @@ class Bodies(Budget):
         self.check_params(block_name, block, entry, at)  # before the inputs: reported even when they broke
         values = self.instance_inputs(block_name, block, at, ctx, given, above)
         bare = str(block_name).rsplit(".", 1)[-1]
-        block_at = block.origin if block.origin is not None else lib.at("blocks", bare)
+        block_at = self.facts(block).origin or lib.at("blocks", bare)
         out: Value = values[0] if values else None
         reps = 1 if count is None else count
         if reps == 0:

@@ -87,7 +87,7 @@ class Facts:
     """What expanding an entry needs to know of it every time, read once (a block body is expanded many times).
 
     Attributes:
-        entry: The entry (held, so that its id stays its own while the expansion lasts).
+        entry: The entry, or a block (held, so that its id stays its own while the expansion lasts).
         origin: Where it was written, or None for an entry made in Python.
         args: Its constructor arguments, or an instance's params.
         plain_inputs: Its ``inputs`` hold no expression.
@@ -116,6 +116,7 @@ class Base(Collector):
         self.steps = 0  # entries and instances gone through so far (see MAX_STEPS)
         self.known: dict[int, Facts] = {}  # id(entry) -> its facts
         self.orders: dict[int, tuple[Any, list[str]]] = {}  # id(DAG body) -> (the body, its order)
+        self.layouts: dict[int, tuple[Any, list[str], dict[str, str | None], list[str]]] = {}
         self.wheres: dict[tuple, str] = {}  # (id(document), path) -> where an instance is written
 
     def facts(self, entry: Any) -> Facts:
@@ -123,7 +124,8 @@ class Base(Collector):
         found = self.known.get(id(entry))
         if found is None:
             plain = not holds_expression(entry.inputs)
-            found = self.known[id(entry)] = Facts(entry, entry.origin, entry.args, plain)
+            args = getattr(entry, "args", {})  # a block has none
+            found = self.known[id(entry)] = Facts(entry, entry.origin, args, plain)
         return found
 
     def fail(
