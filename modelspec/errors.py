@@ -79,6 +79,7 @@ CODES: dict[str, str] = {
     "unknown-param": "--set, a variant or a block instance names a param that is not declared",
     "missing-param": "a block instance does not give a required param",
     "unknown-variant": "--variant names a variant the spec does not have",
+    "param-value": "a param, a variant or a --set / params= value is not a literal (an expression, a number beyond 2**63, a key that is not a string)",
     "unknown-block": "an instance names a block that does not exist",
     "block-name": "a block is named like a Keras layer type",
     "block-cycle": "blocks use each other in a circle",
@@ -86,7 +87,7 @@ CODES: dict[str, str] = {
     "if-needs-else": "an entry left out by `if: false` has several inputs (or none) and no `else`",
     "import-file": "an import names a missing, unreadable or absolute path",
     "import-cycle": "imports go round in a circle",
-    "expand-limit": "the expansion makes more than 100,000 layers or nests blocks more than 32 deep",
+    "expand-limit": "the expansion makes more than 100,000 layers, takes more than 400,000 steps (entries and instances, left-out ones included), nests blocks more than 32 deep or imports files more than 32 deep",
     # static analysis
     "shape-mismatch": "a layer cannot take the shapes it is called on (found without Keras)",
     "shape-unknown": "a node whose output shape could not be inferred (an error with validate --strict; a warning when the memory guard cannot count its weights)",

@@ -6,6 +6,9 @@ import functools
 import importlib.util
 import os
 import pathlib
+import resource
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -233,3 +236,25 @@ def static_analysis_mismatches(model, graph, analysis) -> tuple[int, list[str]]:
             f"({analysis.trainable:,} trainable), Keras {total:,} ({trainable:,})"
         )
     return compared, mismatches
+
+
+def run_modelspec(args: list[str], cwd=None, memory: int = 1 << 30, timeout: float = 20):
+    """``python -m modelspec ARGS`` in a subprocess under an address-space limit and a time limit.
+
+    For hostile specs: a hang or a runaway allocation fails the test (``TimeoutExpired``, or an
+    error exit) instead of taking the machine with it.
+    """
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "modelspec", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        preexec_fn=limit,
+    )

@@ -9,6 +9,7 @@ the command line.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import warnings
 

@@ -13,6 +13,7 @@ import pickle
 import time
 
 import pytest
+from conftest import HANG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -570,7 +571,7 @@ BOMBS = [
 def test_bombs_are_refused_fast(text):
     started = time.perf_counter()
     error = fault(text)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < HANG  # a hang is the failure; bench_validate times it
     assert error.code in ("expr-limit", "expr-value"), error.message
     assert 0 <= error.offset < len(text)
 
@@ -617,7 +618,7 @@ def test_hostile_scope_values_are_refused_fast():
         started = time.perf_counter()
         with pytest.raises(ExprError) as info:
             evaluate(text, scope)
-        assert time.perf_counter() - started < 0.5, text
+        assert time.perf_counter() - started < HANG, text  # a hang is the failure
         assert info.value.code in CODES
     assert evaluate("${len(wide)}", scope) == 100
     assert evaluate("${wide[0][0][0][0][99]}", scope) == 1
@@ -765,3 +766,18 @@ def test_integer_arithmetic_agrees_with_python(case):
         assert info.value.code in ("expr-value", "expr-limit")
     else:
         assert evaluate("${" + text + "}", {}) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "literal"),
+    [
+        ("plain", True),
+        ("$${kept}", True),
+        ("cost: $$${x}", True),
+        ("$$ ${x}", False),
+        ("${x}", False),
+        ("a${x}b", False),
+    ],
+)
+def test_a_template_knows_whether_it_holds_an_expression(text, literal):
+    assert parse(text).literal is literal

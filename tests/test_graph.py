@@ -8,6 +8,7 @@ from conftest import SPECS
 import modelspec
 from modelspec import SpecError
 from modelspec.graph import Ref
+from modelspec.order import depth_first
 
 
 def graph(text: str):
@@ -74,3 +75,53 @@ def test_graph_errors(layers, outputs, words):
     for word in words:
         assert word in text
     assert all(p.file == "g.yaml" and p.line is not None for p in info.value.problems)
+
+
+# -- the one dependency walk ------------------------------------------------------------------
+
+
+def test_depth_first_puts_each_node_after_what_it_needs_in_text_order():
+    needs = {"a": [], "b": ["a"], "c": ["x"], "x": [], "d": ["c", "b"]}
+    assert depth_first(needs, needs.__getitem__) == ["a", "b", "x", "c", "d"]
+
+
+def test_depth_first_reports_each_cycle_and_still_orders_every_node():
+    needs = {"a": ["c"], "b": ["a"], "c": ["b"], "d": ["d"], "e": ["a"]}
+    cycles = []
+    order = depth_first(needs, needs.__getitem__, on_cycle=cycles.append)
+    assert sorted(order) == ["a", "b", "c", "d", "e"]
+    assert cycles == [["a", "c", "b", "a"], ["d", "d"]]  # cycle[-2] needs cycle[-1]
+
+
+def test_depth_first_asks_for_needs_once_and_needs_no_recursion():
+    asked = []
+
+    def needs(n: int) -> list[int]:
+        asked.append(n)
+        return [n + 1] if n < 200_000 else []
+
+    order = depth_first([0, 5], needs)
+    assert order == list(range(200_000, -1, -1)) and sorted(asked) == list(range(200_001))
+
+
+def test_depth_first_stops_at_the_depth_limit_and_says_where():
+    deep = []
+    order = depth_first(
+        [0], lambda n: [n + 1], max_depth=4, on_too_deep=lambda path, n: deep.append((path, n))
+    )
+    assert order == [3, 2, 1, 0] and deep == [([0, 1, 2, 3], 4)]
+
+
+def test_a_cycle_of_layers_is_reported_once_with_its_nodes_in_order():
+    text = """modelspec: 1
+inputs: {x: [4]}
+layers:
+  a: {type: Dense, units: 4, inputs: [x, c]}
+  b: {type: Dense, units: 4, inputs: a}
+  c: {type: Dense, units: 4, inputs: b}
+  out: {type: Dense, units: 1, inputs: c}
+"""
+    with pytest.raises(SpecError) as info:
+        graph(text)
+    cycles = [p for p in info.value.problems if p.code == "cycle"]
+    assert len(cycles) == 1 and "a -> b -> c -> a" in cycles[0].message

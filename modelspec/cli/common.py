@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ..errors import Problem, SpecError, UsageError, format_path
+from ..errors import Problem, SpecError, UsageError, format_path, shown
 
 EXIT_OK = 0
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -131,6 +131,7 @@ def add_spec_options(c: argparse.ArgumentParser) -> None:
 
 def spec_params(args: argparse.Namespace) -> dict[str, Any]:
     """The ``--set`` values, each read as YAML (safely, within the spec limits)."""
+    from ..expand.params import literal_problem
     from ..source import parse
 
     params: dict[str, Any] = {}
@@ -138,12 +139,20 @@ def spec_params(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"modelspec: error: --set takes KEY=VALUE, got {item!r}")
+        key = key.strip()
         try:
-            params[key.strip()] = parse(text, f"--set {key.strip()}").data
+            value = parse(text, f"--set {key}").data
         except SpecError as e:  # a value that is not YAML: the command line is wrong, not the spec
             raise UsageError(
-                f"modelspec: error: --set {key.strip()}: {e.problems[0].message} (got {text!r})"
+                f"modelspec: error: --set {key}: {e.problems[0].message} (got {shown(text)})"
             ) from None
+        wrong = literal_problem(value)
+        if wrong is not None:
+            raise UsageError(
+                f"modelspec: error: --set {key}: {wrong} (--set values are literals, read as YAML: "
+                "10, [3, 4, 6, 3], true)"
+            )
+        params[key] = value
     return params
 
 

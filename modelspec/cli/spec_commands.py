@@ -112,6 +112,7 @@ def validate(args: argparse.Namespace) -> int:
         return SpecError.exit_code
     problems: list[Problem] = []
     failed = 0
+    status = SpecError.exit_code  # or 2 where --set / --variant do not fit a spec: the command line is wrong
     for path in files:
         args.current = path  # named by an internal error's message
         try:
@@ -121,6 +122,7 @@ def validate(args: argparse.Namespace) -> int:
         except SpecError as e:
             problems += e.problems
             failed += 1
+            status = max(status, e.exit_code)
             continue
         spec, graph = record.spec, record.graph
         if graph is not None:
@@ -132,7 +134,7 @@ def validate(args: argparse.Namespace) -> int:
     report(problems, args.format, sys.stdout if args.format != "human" else sys.stderr)
     if args.format == "human" and len(files) > 1:
         print(f"{len(files) - failed} of {len(files)} specs valid", file=sys.stderr)
-    return SpecError.exit_code if failed else EXIT_OK
+    return status if failed else EXIT_OK
 
 
 def _build_model(args: argparse.Namespace) -> Any:

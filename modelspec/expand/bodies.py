@@ -16,9 +16,21 @@ class Bodies(Budget):
     """Entries to flat layers: a chain (each entry on the one before) or a DAG, and block instances."""
 
     def entry_at(self, entry: LayerSpec, path: tuple, ctx: Context) -> Origin:
-        own = entry.origin
+        own = self.facts(entry).origin
         base = own if own is not None else ctx.lib.at(*path)
         return Origin(base.doc, base.path, ctx.chain)
+
+    def where(self, at: Origin) -> str:
+        """``, at FILE:LINE:COLUMN`` of an instance entry, for the notes under a problem inside it."""
+        if at.doc is None:
+            return ""
+        key = (id(at.doc), at.path)
+        found = self.wheres.get(key)
+        if found is None:
+            place = at.doc.place(at.path, key=True)
+            found = "" if place.span is None else f", at {place.file}:{place.span.line}:{place.span.column}"
+            self.wheres[key] = found
+        return found
 
     def emit(self, name: str | None, data: dict[str, Any], at: Origin, ctx: Context) -> None:
         """Add one flat layer entry."""
@@ -52,8 +64,8 @@ class Bodies(Budget):
             data["type"] = self.value(entry.type, scope, at.at("type"))
         if entry.op is not None:
             data["op"] = self.value(entry.op, scope, at.at("op"))
-        for key, raw in entry.args.items():
-            data[key] = self.value(raw, scope, at.at(key))
+        for key, raw in self.facts(entry).args.items():
+            data[key] = self.value(raw, scope, at, key)
         if entry.call is not None:
             data["call"] = self.value(entry.call, scope, at.at("call"))
         return data
@@ -114,72 +126,75 @@ class Bodies(Budget):
         first: Value | None,
     ) -> Value | None:
         """Expand a DAG body in dependency order; returns the value of the last entry kept."""
-        keys = list(entries)
-        above = {key: keys[i - 1] if i else None for i, key in enumerate(keys)}
+        keys, above, pending = self.layout(entries)
         kept: dict[str, bool] = {}
         raw_inputs: dict[str, Any] = {}
-        pending = [k for k in keys if entries[k] is not None]
+        ats: dict[str, Origin] = {}
+        top = ctx.prefix is None
+        static = not top  # inside a block whose references are written out, the order is the same every time
         for key in pending:
             entry = entries[key]
-            at = self.entry_at(entry, (*path, key), ctx)
-            try:
-                raw_inputs[key] = (
-                    None if entry.inputs is None else self.value(entry.inputs, ctx.scope, at.at("inputs"))
-                )
-            except Failed:
-                raw_inputs[key] = BROKEN
-
-        # An input's name taken by a node the flat spec will not have (the graph checks the rest).
-        for key in pending:
-            entry = entries[key]
-            if key in env and (ctx.prefix is not None or entry.block is not None or entry.if_ is not None):
+            facts = self.facts(entry)
+            at = ats[key] = self.entry_at(entry, (*path, key), ctx)
+            if entry.inputs is None or facts.plain_inputs:
+                raw_inputs[key] = entry.inputs
+            else:
+                static = False
+                try:
+                    raw_inputs[key] = self.value(entry.inputs, ctx.scope, at, "inputs")
+                except Failed:
+                    raw_inputs[key] = BROKEN
+            if key in env and (not top or entry.block is not None or entry.if_ is not None):
+                # An input's name taken by a node the flat spec will not have (the graph checks the rest).
                 self.error(
-                    self.entry_at(entry, (*path, key), ctx), "duplicate-name",
-                    f"duplicate name '{key}': it names an input and a layer",
+                    at, "duplicate-name", f"duplicate name '{key}': it names an input and a layer",
                     "names are unique across inputs and layers", key=True,
                 )  # fmt: skip
-        for key in pending:  # a plain layer's flat name is known before it is expanded: no waiting for it
-            entry = entries[key]
-            if entry.block is None and entry.if_ is None and (entry.name is None or ctx.prefix is None):
-                env[key] = key if ctx.prefix is None else f"{ctx.prefix}-{key}"
+            if entry.block is None and entry.if_ is None and (entry.name is None or top):
+                env[key] = key if top else f"{ctx.prefix}-{key}"  # known before it is expanded: no waiting
 
-        def default(key: str) -> Value | None:
-            prev = above[key]
+        known = self.orders.get(id(entries)) if static else None
+        if known is not None:
+            order = known[1]
+        else:
+            done = {k for k in env if k in entries}  # plain layers: their names are known already
+            waiting = set(pending)
+
+            def waits_for(key: str) -> list[str]:
+                entry = entries[key]
+                names = [split_reference(r)[0] for r in strings(raw_inputs[key])]
+                for extra in (entry.else_, entry.share):
+                    if isinstance(extra, str) and "${" not in extra:
+                        names.append(split_reference(extra)[0])
+                if raw_inputs[key] is None or entry.if_ is not None:
+                    prev = above[key]
+                    if prev is not None:
+                        names.append(prev)
+                return [n for n in names if n in waiting and n not in done and n != key]
+
+            def cycle(keys: list[str]) -> None:
+                names = " -> ".join(keys)
+                raise self.fail(
+                    ats[keys[0]].at("inputs"),
+                    "cycle",
+                    f"these entries depend on each other in a circle: {names}",
+                )
+
+            order = depth_first(pending, waits_for, on_cycle=cycle)
+            if static:
+                self.orders[id(entries)] = (entries, order)
+        for key in order:
+            entry = entries[key]
+            at = ats[key]
+            self.step(at)
+            prev = above[key]  # the node above, the default input: the last one kept
             while prev is not None and not kept.get(prev, True):
                 prev = above[prev]
-            return first if prev is None else env.get(prev)
-
-        def waits_for(key: str) -> list[str]:
-            entry = entries[key]
-            names = [split_reference(r)[0] for r in strings(raw_inputs[key])]
-            for extra in (entry.else_, entry.share):
-                if isinstance(extra, str) and "${" not in extra:
-                    names.append(split_reference(extra)[0])
-            if raw_inputs[key] is None or entry.if_ is not None:
-                prev = above[key]
-                while prev is not None and prev not in entries:
-                    prev = above[prev]
-                if prev is not None:
-                    names.append(prev)
-            return [n for n in names if n in entries and n not in done and n != key]
-
-        def cycle(keys: list[str]) -> None:
-            at = self.entry_at(entries[keys[0]], (*path, keys[0]), ctx)
-            names = " -> ".join(keys)
-            raise self.fail(
-                at.at("inputs"), "cycle", f"these entries depend on each other in a circle: {names}"
-            )
-
-        done: set[str] = {k for k in env if k in entries}  # plain layers: their names are known already
-        waiting = set(pending)
-        for key in depth_first(pending, lambda k: [n for n in waits_for(k) if n in waiting], on_cycle=cycle):
-            entry = entries[key]
-            at = self.entry_at(entry, (*path, key), ctx)
-            self.step(at)
             try:
                 if raw_inputs[key] is BROKEN:
                     raise Failed()
-                value, keep = self.dag_entry(key, entry, at, ctx, env, raw_inputs[key], default(key))
+                default = first if prev is None else env.get(prev)
+                value, keep = self.dag_entry(key, entry, at, ctx, env, raw_inputs[key], default)
             except Failed:
                 value, keep = BROKEN, True
             env[key] = value
@@ -189,6 +204,20 @@ class Bodies(Budget):
             if kept.get(key):
                 last = env[key]
         return last
+
+    def layout(self, entries: dict[str, LayerSpec]) -> tuple[list[str], dict[str, str | None], list[str]]:
+        """A DAG body's keys, the key above each, and the keys with an entry: the same for every instance."""
+        found = self.layouts.get(id(entries))
+        if found is None:
+            keys = list(entries)
+            above = {key: keys[i - 1] if i else None for i, key in enumerate(keys)}
+            found = self.layouts[id(entries)] = (
+                entries,
+                keys,
+                above,
+                [k for k in keys if entries[k] is not None],
+            )
+        return found[1], found[2], found[3]
 
     def dag_entry(
         self,
@@ -367,7 +396,7 @@ class Bodies(Budget):
         self.check_params(block_name, block, entry, at)  # before the inputs: reported even when they broke
         values = self.instance_inputs(block_name, block, at, ctx, given, above)
         bare = str(block_name).rsplit(".", 1)[-1]
-        block_at = block.origin if block.origin is not None else lib.at("blocks", bare)
+        block_at = self.facts(block).origin or lib.at("blocks", bare)
         out: Value = values[0] if values else None
         reps = 1 if count is None else count
         if reps == 0:
@@ -380,7 +409,7 @@ class Bodies(Budget):
             self.step(at)
             ij = {} if count is None else {"i": k, "n": count}
             arg_scope = {**ctx.scope, **ij}
-            params = {key: self.value(raw, arg_scope, at.at(key)) for key, raw in entry.args.items()}
+            params = {key: self.value(raw, arg_scope, at, key) for key, raw in self.facts(entry).args.items()}
             resolved = self.block_params(block, block_at, lib, params, ij)
             if entry.name is not None:  # the instance part of its nodes' names, evaluated for each repeat
                 inst = self.name(entry, arg_scope, at)
@@ -389,7 +418,9 @@ class Bodies(Budget):
                 inst = name if count is None else f"{name}-{k}"
             # A repeat is named by its count: "in stage2, repeat 2 of 4".
             label = inst if entry.name is not None else name
-            note = f"in {label}" + (f", repeat {k + 1} of {count}" if count is not None else "") + where(at)
+            note = (
+                f"in {label}" + (f", repeat {k + 1} of {count}" if count is not None else "") + self.where(at)
+            )
             frame = Frame(inst, str(block_name), None if count is None else k, count, name)
             sub = Context(
                 lib,
@@ -475,16 +506,6 @@ class Bodies(Budget):
                 f"block {name!r} needs its input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}",
             )
         return [given[k] for k in wanted]
-
-
-def where(at: Origin) -> str:
-    """``, at FILE:LINE:COLUMN`` of an instance entry, for the notes under a problem inside it."""
-    if at.doc is None:
-        return ""
-    place = at.doc.place(at.path, key=True)
-    if place.span is None:
-        return ""
-    return f", at {place.file}:{place.span.line}:{place.span.column}"
 
 
 _FIRST = ("type", "op", "share", "name", "inputs", "call")

@@ -83,10 +83,11 @@ class Budget(Scopes, Libraries):
         if self.steps + need > MAX_STEPS:
             times = f"{reps:,} repeats of " if reps != 1 else ""
             least = f"at least {need:,} steps" if each <= MAX_STEPS else f"over {MAX_STEPS:,} steps"
+            taken = f"; {self.steps:,} are taken already" if self.steps > MAX_STEPS // 2 else ""
             raise self.limit(
                 at,
-                f"{times}block {name!r} would take {least} (each entry and instance is one, left-out "
-                f"ones included); an expansion may take {MAX_STEPS:,}",
+                f"{times}block {name!r} would take {least}: an expansion may take {MAX_STEPS:,}{taken} "
+                "(each entry and instance is one, left-out ones included)",
                 _HINT,
             )
 

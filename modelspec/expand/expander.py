@@ -21,6 +21,7 @@ from ..spec import ModelSpec, holds_expression, to_spec
 from .bodies import Bodies
 from .document import ExpandedDocument
 from .ordering import in_order, prune
+from .params import OverrideError, check_overrides
 from .state import (
     BROKEN,
     MAX_IMPORT_DEPTH,
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_NESTING",
     "MAX_NODES",
     "MAX_STEPS",
+    "OverrideError",
     "expand",
     "merge_repeats",
     "needs_expansion",
@@ -74,6 +76,8 @@ def expand(
         The plain spec (marked expanded; the same object when there was
         nothing to expand), or None, and the problems found.
     """
+    if params is not None or variant is not None:
+        check_overrides(spec, params, variant)
     if not needs_expansion(spec) and not params and variant is None:
         spec._expanded = True
         return spec, []

@@ -6,13 +6,19 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Origin, Problem
+from ..errors import Origin
 from ..spec import BlockSpec, LayerSpec
 from ..spec.models import NAME_PATTERN, invalid_name
+from .params import literal_problem
 from .state import Base, Failed, Library
 
 if TYPE_CHECKING:
     from .expr import ExprError
+
+
+_LITERALS_HINT = (
+    'a param is a value, read as written; compute from it where it is used, e.g. units: "${2 * width}"'
+)
 
 
 class Scopes(Base):
@@ -29,8 +35,8 @@ class Scopes(Base):
         self.problems.append(p)
         return Failed()
 
-    def value(self, raw: Any, scope: dict[str, Any], at: Origin) -> Any:
-        """``raw`` with every ``${...}`` evaluated in ``scope``."""
+    def value(self, raw: Any, scope: dict[str, Any], at: Origin, *keys: Any) -> Any:
+        """``raw`` (found at ``at`` and ``keys`` below it) with every ``${...}`` evaluated in ``scope``."""
         if isinstance(raw, str):
             if "${" not in raw:
                 return raw
@@ -39,11 +45,11 @@ class Scopes(Base):
             try:
                 return parse(raw).render(scope)
             except ExprError as e:
-                raise self.expression_problem(at, e) from None
+                raise self.expression_problem(at.at(*keys) if keys else at, e) from None
         if isinstance(raw, list):
-            return [self.value(v, scope, at.at(i)) for i, v in enumerate(raw)]
+            return [self.value(v, scope, at, *keys, i) for i, v in enumerate(raw)]
         if isinstance(raw, dict):
-            return {k: self.value(v, scope, at.at(k)) for k, v in raw.items()}
+            return {k: self.value(v, scope, at, *keys, k) for k, v in raw.items()}
         return raw
 
     def condition(self, entry: LayerSpec, scope: dict[str, Any], at: Origin) -> bool:
@@ -62,44 +68,25 @@ class Scopes(Base):
         return value
 
     def main_scope(self, overrides: dict[str, Any], variant: str | None) -> dict[str, Any]:
+        """The spec's params, its variant's values over them, then the overrides (checked by check_overrides)."""
         spec = self.spec
-        scope = dict(spec.params)
+        for key, value in spec.params.items():
+            wrong = literal_problem(value)
+            if wrong is not None:
+                self.error(
+                    spec.at("params", key), "param-value", f"params hold literals: {wrong}", _LITERALS_HINT
+                )
         for name, values in spec.variants.items():
-            for key in values:
+            for key, value in values.items():
                 if key not in spec.params:
                     self.unknown_param(spec.at("variants", name, key), key, spec.params, "variant")
+                elif (wrong := literal_problem(value)) is not None:
+                    at = spec.at("variants", name, key)
+                    self.error(at, "param-value", f"variants hold literals: {wrong}", _LITERALS_HINT)
+        scope = dict(spec.params)
         if variant is not None:
-            if variant not in spec.variants:
-                self.problems.append(
-                    Problem.in_file(
-                        "unknown-variant",
-                        self.file_name(),
-                        f"the spec has no variant {variant!r} (asked for by --variant or variant=)",
-                        self.near.hint(
-                            variant,
-                            spec.variants,
-                            "variants",
-                            f"its variants: {', '.join(spec.variants) or 'none'}",
-                        ),
-                        path=("variants",),
-                    )
-                )
-            else:
-                scope.update(spec.variants[variant])
-        for key, value in overrides.items():
-            if key not in spec.params:
-                self.problems.append(
-                    Problem.in_file(
-                        "unknown-param",
-                        self.file_name(),
-                        f"the spec declares no param {key!r} (set by --set or params=)",
-                        self.near.hint(
-                            key, spec.params, "params", f"its params: {', '.join(spec.params) or 'none'}"
-                        ),
-                        path=("params",),
-                    )
-                )
-            scope[key] = value
+            scope.update(spec.variants[variant])
+        scope.update(overrides)
         return scope
 
     def file_name(self) -> str:

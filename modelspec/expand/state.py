@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import Collector, Origin
 from ..source import Document
-from ..spec import ModelSpec
+from ..spec import ModelSpec, holds_expression
 
 MAX_NODES = 100_000
 """Most layers an expansion may make."""
@@ -82,6 +82,23 @@ class Frame:
     base: str
 
 
+@dataclass
+class Facts:
+    """What expanding an entry needs to know of it every time, read once (a block body is expanded many times).
+
+    Attributes:
+        entry: The entry, or a block (held, so that its id stays its own while the expansion lasts).
+        origin: Where it was written, or None for an entry made in Python.
+        args: Its constructor arguments, or an instance's params.
+        plain_inputs: Its ``inputs`` hold no expression.
+    """
+
+    entry: Any
+    origin: Origin | None
+    args: dict[str, Any]
+    plain_inputs: bool
+
+
 class Base(Collector):
     """The state of one expansion: what it has made so far, and where each part came from."""
 
@@ -97,6 +114,19 @@ class Base(Collector):
         self.loaded: dict[str, Library] = {}  # real path -> the file's library
         self.block_order: list[tuple[Library, str]] = []
         self.steps = 0  # entries and instances gone through so far (see MAX_STEPS)
+        self.known: dict[int, Facts] = {}  # id(entry) -> its facts
+        self.orders: dict[int, tuple[Any, list[str]]] = {}  # id(DAG body) -> (the body, its order)
+        self.layouts: dict[int, tuple[Any, list[str], dict[str, str | None], list[str]]] = {}
+        self.wheres: dict[tuple, str] = {}  # (id(document), path) -> where an instance is written
+
+    def facts(self, entry: Any) -> Facts:
+        """The facts of ``entry``, read the first time they are asked for."""
+        found = self.known.get(id(entry))
+        if found is None:
+            plain = not holds_expression(entry.inputs)
+            args = getattr(entry, "args", {})  # a block has none
+            found = self.known[id(entry)] = Facts(entry, entry.origin, args, plain)
+        return found
 
     def fail(
         self, at: Origin, code: str, message: str, hint: str | None = None, *, key: bool = False

@@ -110,6 +110,11 @@ class Template:
     def __repr__(self) -> str:
         return f"Template({self.text[:60]!r})"
 
+    @property
+    def literal(self) -> bool:
+        """Whether the string holds no expression (only text, and ``$${`` for a literal ``${``)."""
+        return not any(isinstance(part, _Expr) for part in self._parts)
+
     def render(self, scope: Mapping[str, Any]) -> Any:
         """Evaluate the expressions with the names in ``scope``.
 
