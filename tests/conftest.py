@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-DATA = ROOT / "data"
+DATA = SPECS / "data"
 CASES = pathlib.Path(__file__).resolve().parent / "cases"
 
 
