@@ -214,9 +214,7 @@ def format_path(path: Path) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            text = str(part)
-            if not text.isprintable():
-                text = repr(text)[1:-1]
+            text = _escaped(str(part))
             out += f".{text}" if out else text
     return out
 
@@ -231,7 +229,7 @@ def shown(value: object, width: int = 60) -> str:
         text = _bounded_repr(value, width)
     else:
         try:
-            text = repr(value)
+            text = _escaped(repr(value)) if isinstance(value, str) else repr(value)
         except ValueError:  # an int beyond sys.get_int_max_str_digits()
             return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"  # type: ignore[union-attr]
     if len(text) > width:
@@ -537,6 +535,19 @@ _UNSAFE = re.compile(
     "]"
 )
 """Characters a message never shows as they are: ``a\u200bb`` would read as ``ab``, ``\u202e`` reverses the line."""
+
+
+def _escaped(text: str) -> str:
+    """``text`` with what does not print written as Python escapes: ``a\\u200bb``, as ``repr`` does.
+
+    ``repr`` leaves some invisible characters as they are (variation
+    selectors, fillers); those are escaped too.
+    """
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return _UNSAFE.sub(
+        lambda m: f"\\u{ord(m[0]):04x}" if ord(m[0]) <= 0xFFFF else f"\\U{ord(m[0]):08x}", text
+    )
 
 
 def _printable(text: str) -> str:

@@ -160,7 +160,13 @@ def build(args: argparse.Namespace) -> int:
     model = _build_model(args, args.output)
     if args.summary:
         model.summary()
-    write_output(args.output, "model", lambda p: write_atomically(p, model.save))
+
+    def save(tmp: str) -> None:  # Keras saves to a name ending in .keras; a device's name need not
+        model.save(tmp if tmp.endswith(".keras") else tmp + ".keras")
+        if not tmp.endswith(".keras"):
+            os.replace(tmp + ".keras", tmp)
+
+    write_output(args.output, "model", lambda p: write_atomically(p, save))
     size = f"{model.count_params():,} parameters" if model.built else "unbuilt: no weights until first called"
     wrote(f"wrote {args.output} ({size})", args.output)
     return EXIT_OK
