@@ -101,7 +101,7 @@ def _write_in_place(target: str, tmp: str) -> None:
                 stream.flush()
         fd, close = int(own["fd"]), False
     else:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_NOCTTY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             fd, close = os.open(target, flags), True
         except OSError as e:
@@ -210,15 +210,17 @@ def write_all_atomically(writes: Sequence[tuple[str | os.PathLike, Callable[[str
             shutil.rmtree(private, ignore_errors=True)
 
 
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether two paths name the same file (the same real path, or the same file through a hard link)."""
-    a, b = os.fspath(a), os.fspath(b)
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
+def file_id(path: str | os.PathLike) -> tuple[int, int] | None:
+    """The file ``path`` leads to (device and inode, links followed), or None when there is none.
+
+    Two paths name the same file exactly when their ids are equal, however
+    they are spelt (links, folder links, hard links, ``..``).
+    """
     try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
 
 
 def write_atomically(target: str | os.PathLike, write: Callable[[str], object]) -> None:

@@ -335,25 +335,30 @@ def spec_inputs(spec: Any) -> dict[str, str]:
 def refuse_inputs(command: str, outputs: dict[str, str | None], inputs: dict[str, str | None]) -> None:
     """Refuse (exit status 2) an output that would write over one of the command's own inputs.
 
-    Paths are compared as real paths (symbolic links and folder links
-    followed) and as files (hard links), so no spelling of an input slips through.
+    Files are compared as files (device and inode), not as names, so no
+    spelling of an input slips through: a link to it or to its folder, a
+    hard link, ``..``, ``/dev/stdout`` redirected to it. An output that does
+    not exist yet is none of them.
 
     Args:
         command: The command, for the message.
         outputs: What each output is -> its path (None: not written).
         inputs: What each input is -> its path (None: not read).
     """
-    from ..files import same_file
+    from ..files import file_id
 
+    read = {}
+    for source, path in inputs.items():
+        found = file_id(path) if path is not None else None
+        if found is not None:
+            read.setdefault(found, source)
     for what, path in outputs.items():
-        if path is None:
-            continue
-        for source, read in inputs.items():
-            if read is not None and same_file(path, read):
-                raise UsageError(
-                    f"modelspec {command}: error: {what} '{path}' is {source}: "
-                    "a command never writes over its own inputs"
-                )
+        source = read.get(file_id(path)) if path is not None else None
+        if source is not None:
+            raise UsageError(
+                f"modelspec {command}: error: {what} '{path}' is {source}: "
+                "a command never writes over its own inputs"
+            )
 
 
 def refuse_folders(outputs: dict[str, str], *, in_place: bool = True) -> None:
