@@ -891,3 +891,19 @@ def test_dev_stdout_is_the_stream_not_a_name_to_replace(project):
     assert out.read_text() == printed.stdout  # the whole spec, and nothing else
     assert "wrote /dev/stdout" in done.stderr
     assert os.path.islink("/dev/stdout")
+    # A reader that stops early (`| head`) ends the command quietly, as when the schema is printed.
+    closed = subprocess.run(
+        [
+            "bash",
+            "-o",
+            "pipefail",
+            "-c",
+            f"'{sys.executable}' -m modelspec schema -o /dev/stdout | head -c 10",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert closed.returncode == 0 and closed.stdout == '{\n "$schem', closed.stderr
+    assert "error" not in closed.stderr

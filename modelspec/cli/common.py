@@ -420,6 +420,8 @@ def write_outputs(items: list[tuple[str, str, Callable[[str], object]]]) -> None
 
     try:
         write_all_atomically([(path, step(path, what, write)) for path, what, write in items])
+    except BrokenPipeError:  # `-o /dev/stdout | head`: the reader has what it wanted (the CLI ends quietly)
+        raise
     except OSError as e:
         path, what = next(
             (
@@ -447,6 +449,8 @@ def write_output(path: str, what: str, write: Callable[[str], None]) -> None:
     """Call ``write(path)``; an OS error becomes a located problem naming the output."""
     try:
         write(path)
+    except BrokenPipeError:  # `-o /dev/stdout | head`: the reader has what it wanted (the CLI ends quietly)
+        raise
     except OSError as e:
         raise SpecError(
             [
