@@ -161,10 +161,11 @@ def build(args: argparse.Namespace) -> int:
     if args.summary:
         model.summary()
 
-    def save(tmp: str) -> None:  # Keras saves to a name ending in .keras; a device's name need not
-        model.save(tmp if tmp.endswith(".keras") else tmp + ".keras")
-        if not tmp.endswith(".keras"):
-            os.replace(tmp + ".keras", tmp)
+    def save(tmp: str) -> None:  # Keras saves to a name ending in .keras; a device's (-o /dev/null) need not
+        named = tmp if tmp.endswith(".keras") else tmp + ".keras"
+        model.save(named)
+        if named != tmp:
+            os.replace(named, tmp)
 
     write_output(args.output, "model", lambda p: write_atomically(p, save))
     size = f"{model.count_params():,} parameters" if model.built else "unbuilt: no weights until first called"
