@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "iris.csv"
+DATA = pathlib.Path(__file__).resolve().parent.parent / "specs" / "data" / "iris.csv"
 
 
 def main(output: str) -> None:

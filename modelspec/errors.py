@@ -209,13 +209,19 @@ class Origin:
 
 
 def format_path(path: Path) -> str:
-    """Render a path as ``layers.hidden.units`` or ``layers[2].units``."""
+    """Render a path as ``layers.hidden.units`` or ``layers[2].units``.
+
+    A key with a character that does not print (a control, zero-width or
+    bidirectional character) is shown escaped, as messages quote it:
+    ``layers.a\u200bb``, never as a name that looks like ``ab``.
+    """
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = _escaped(str(part))
+            out += f".{text}" if out else text
     return out
 
 
@@ -229,7 +235,7 @@ def shown(value: object, width: int = 60) -> str:
         text = _bounded_repr(value, width)
     else:
         try:
-            text = repr(value)
+            text = _escaped(repr(value)) if isinstance(value, str) else repr(value)
         except ValueError:  # an int beyond sys.get_int_max_str_digits()
             return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"  # type: ignore[union-attr]
     if len(text) > width:
@@ -524,11 +530,37 @@ def raise_errors(problems: Iterable[Problem]) -> None:
         raise SpecError(problems)
 
 
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_UNSAFE = re.compile(
+    "["
+    "\x00-\x08\x0a-\x1f\x7f-\x9f"  # control characters: they move the cursor, recolour, clear
+    "\u2028\u2029"  # line and paragraph separators
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks, overrides, isolates
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200d\u2060-\u2065\u206a-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb"  # zero-width, invisible and filler characters
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff"  # invisible musical formatting, tags, variation selectors
+    "]"
+)
+"""Characters a message never shows as they are: ``a\u200bb`` would read as ``ab``, ``\u202e`` reverses the line."""
+
+
+def _escaped(text: str) -> str:
+    """``text`` with what does not print written as Python escapes: ``a\\u200bb``, as ``repr`` does.
+
+    ``repr`` leaves some invisible characters as they are (variation
+    selectors, fillers); those are escaped too.
+    """
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return _UNSAFE.sub(
+        lambda m: f"\\u{ord(m[0]):04x}" if ord(m[0]) <= 0xFFFF else f"\\U{ord(m[0]):08x}", text
+    )
 
 
 def _printable(text: str) -> str:
-    """``text`` with characters that move the cursor, recolour or reorder it replaced by ``?``."""
+    """``text`` with characters that move the cursor, recolour, reorder or hide in it replaced by ``?``.
+
+    One character for one, so the caret under a source line still points at the right column.
+    """
     return _UNSAFE.sub("?", text)
 
 

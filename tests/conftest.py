@@ -24,7 +24,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-DATA = ROOT / "data"
+DATA = SPECS / "data"
 CASES = pathlib.Path(__file__).resolve().parent / "cases"
 HUB_SPECS = SPECS / "hub"
 """Example specs written with KerasHub's layers: they need ``--plugin keras_hub`` (the ``hub`` extra)."""

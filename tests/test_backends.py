@@ -29,7 +29,7 @@ def run(code: str, backend: str, timeout: int = 300, **env: str) -> subprocess.C
 
 def iris_spec(tmp_path, extra: str = "", epochs: int = 8) -> str:
     text = (SPECS / "iris.yaml").read_text().split("  callbacks:")[0]
-    text = text.replace("path: ../data/iris.csv", f"path: {DATA / 'iris.csv'}").replace(
+    text = text.replace("path: data/iris.csv", f"path: {DATA / 'iris.csv'}").replace(
         "epochs: 60", f"epochs: {epochs}"
     )
     path = tmp_path / "iris.yaml"

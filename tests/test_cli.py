@@ -183,3 +183,23 @@ def test_build_into_a_missing_folder_exits_1(tmp_path, capsys):
     assert main(["build", str(SPECS / "seed_functional.yaml"), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert str(out) in err and "Traceback" not in err
+
+
+def test_the_bundled_examples_run_from_any_folder(tmp_path, monkeypatch, capsys):
+    # Their data lies inside their folder (specs/data/), so neither way needs --allow-outside.
+    model = tmp_path / "iris.keras"
+    monkeypatch.chdir(SPECS)  # cd specs && modelspec train iris.yaml
+    assert main(["validate", "iris.yaml", "wine.yaml", "linnerud.yaml"]) == 0
+    assert main(["train", "iris.yaml", "-q", "--epochs", "1", "-o", str(model)]) == 0
+    assert model.is_file()
+    model.unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # modelspec train /abs/path/specs/iris.yaml
+    assert main(["validate", str(SPECS / "iris.yaml")]) == 0
+    assert main(["train", str(SPECS / "iris.yaml"), "-q", "--epochs", "1", "-o", str(model)]) == 0
+    assert main(["data", str(SPECS / "wine.yaml"), "-o", str(tmp_path / "wine.png")]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("wrote " + str(model)) == 2 and "rows: 108 train, 12 validation, 30 test" in out
+    assert "error" not in err and "outside" not in err
+    assert model.is_file() and (tmp_path / "wine.png").is_file() and not list(elsewhere.iterdir())

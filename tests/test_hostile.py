@@ -13,8 +13,11 @@ import json
 import os
 import pathlib
 import resource
+import socket
+import stat
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 
@@ -255,9 +258,13 @@ def test_data_outside_needs_allow_outside(project, tmp_path, capsys):
     assert [p.code for p in modelspec_problems(spec)] == ["path-outside"]
 
 
-def test_bundled_examples_read_their_data_from_the_repository(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    modelspec.load(ROOT / "specs" / "iris.yaml")  # ../data/iris.csv: inside the working folder
+def test_bundled_examples_keep_their_data_inside_their_folder():
+    # So they run from any folder, with no --allow-outside (tests/test_cli.py runs them so).
+    for spec in sorted((ROOT / "specs").glob("*.yaml")):
+        loaded = modelspec.load(spec)
+        if loaded.train is not None:
+            data = (spec.parent / loaded.train.data.path).resolve()
+            assert data.is_file() and data.is_relative_to(spec.parent.resolve()), spec
 
 
 # -- 2. outputs are all-or-nothing; no command writes over its own inputs ---------------------------
@@ -316,6 +323,26 @@ def test_no_command_writes_over_its_inputs(trained, capsys):
             str(project / "iris.history.csv"),
         ],
     ]
+    # However an input is spelt: through a link to its folder, a link to it, a hard link, '..'.
+    link = project.parent / "lnk"
+    link.symlink_to(project, target_is_directory=True)
+    (project / "model-link.keras").symlink_to(model)
+    os.link(trained, project / "hard.png")
+    cases += [
+        ["predict", str(link / "spec.keras"), "--data", str(csv), "-o", str(project / "spec.keras")],
+        ["predict", str(model), "--data", str(link / "iris.csv"), "-o", str(csv)],
+        ["predict", str(project / "model-link.keras"), "--data", str(csv), "-o", str(model)],
+        ["data", str(trained), "-o", str(project / "hard.png")],
+        ["data", str(trained), "-o", str(project / "victim" / ".." / "iris.csv")],
+        [
+            "train",
+            str(link / "spec.yaml"),
+            "-o",
+            str(project / "iris.keras"),
+            "--data",
+            str(link / "iris.history.csv"),
+        ],
+    ]
     (project / "iris.history.csv").write_bytes(csv.read_bytes())
     before = snapshot(project)
     for args in cases:
@@ -323,6 +350,9 @@ def test_no_command_writes_over_its_inputs(trained, capsys):
         err = capsys.readouterr().err
         assert "never writes over its own inputs" in err, err
     assert snapshot(project) == before
+    assert main(["predict", str(model), "--data", str(csv), "-o", str(project / "p.keras")]) == 2
+    assert "the predictions must end in .csv or .tsv or .txt, got" in capsys.readouterr().err
+    assert snapshot(project) == before and no_temporary_files(project)
 
 
 # -- 3. data is finite and fits ---------------------------------------------------------------------
@@ -644,3 +674,236 @@ def test_a_chain_deeper_than_keras_recursion_limit_builds(tmp_path):
     assert len(model.layers) == n + 1
     assert sys.getrecursionlimit() == limit  # restored
     assert model(np.zeros((2, 4), dtype="float32")).shape == (2, 4)
+
+
+# -- 9. round three: no output replaces an input or a special file ----------------------------------------
+
+LIBRARY = """\
+modelspec: 1
+blocks:
+  dense:
+    params: {units: required}
+    layers:
+      - {type: Dense, units: "${units}"}
+"""
+
+MAIN = """\
+modelspec: 1
+imports: {lib: lib.yaml}
+inputs: {x: [4]}
+layers:
+  - {block: lib.dense, units: 3}
+"""
+
+
+@pytest.fixture
+def linked(tmp_path):
+    """real/main.yaml importing real/lib.yaml, a link lnk -> real, and a spec whose data is data.yaml."""
+    real = tmp_path / "real"
+    real.mkdir()
+    write(real, LIBRARY, "lib.yaml")
+    write(real, MAIN, "main.yaml")
+    (real / "data.yaml").write_bytes(IRIS.read_bytes())  # a CSV, named so an expanded spec could go there
+    write(real, spec_text(path="data.yaml"), "train.yaml")
+    (real / "iris.csv").write_bytes(IRIS.read_bytes())
+    write(real, spec_text(), "iris.yaml")
+    (tmp_path / "lnk").symlink_to(real, target_is_directory=True)
+    (real / "lib-link.keras").symlink_to(real / "lib.yaml")
+    os.link(real / "main.yaml", real / "hard.mmd")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["expand", "lnk/main.yaml", "-o", "real/main.yaml"], "the output 'real/main.yaml' is the spec:"),
+        (["expand", "real/main.yaml", "-o", "lnk/main.yaml"], "is the spec:"),
+        (["expand", "real/main.yaml", "-o", "real/lib.yaml"], "is the spec's import 'lib.yaml':"),
+        (["expand", "lnk/main.yaml", "-o", "real/lib.yaml"], "is the spec's import 'lib.yaml':"),
+        (["expand", "real/main.yaml", "-o", "lnk/../real/lib.yaml"], "is the spec's import 'lib.yaml':"),
+        (["build", "real/main.yaml", "-o", "real/lib-link.keras"], "is the spec's import 'lib.yaml':"),
+        (["draw", "real/main.yaml", "-o", "real/hard.mmd"], "is the spec:"),
+        (["draw", "lnk/hard.mmd", "-o", "real/main.mmd"], None),  # (not an input: written)
+        (["expand", "real/train.yaml", "-o", "lnk/data.yaml"], "is the spec's training data:"),
+        (["expand", "real/iris.yaml", "-o", "real/iris.csv"], "the expanded spec must end in .yaml or .yml"),
+        (["data", "lnk/iris.yaml", "-o", "real/iris.yaml"], "is the spec:"),
+    ],
+)
+def test_no_output_replaces_an_input_however_it_is_named(linked, monkeypatch, capsys, args, words):
+    monkeypatch.chdir(linked)
+    before = snapshot(linked / "real")
+    if words is None:
+        assert main(args) == 0
+        assert (linked / args[-1]).read_text().startswith("flowchart")
+        return
+    assert main(args) == 2, args
+    err = capsys.readouterr().err
+    assert words in err, err
+    assert snapshot(linked / "real") == before and no_temporary_files(linked)
+
+
+def test_a_callback_never_writes_over_an_imported_file(linked, capsys):
+    text = (
+        MAIN
+        + "compile: {optimizer: adam, loss: mse}\n"
+        + "train:\n  data: {path: iris.csv, target: species}\n  callbacks: [{type: CSVLogger, filename: lib.yaml}]\n"
+    )
+    spec = write(linked / "real", text, "logged.yaml")
+    assert main(["validate", str(spec)]) == 1
+    message = "CSVLogger.filename 'lib.yaml' is a file the spec imports: training would write over it"
+    assert message in capsys.readouterr().err
+    with modelspec.path_policy(overwrite=True), pytest.raises(modelspec.SpecError) as info:
+        modelspec.load(spec)  # consent to replace files is not consent to replace the spec's own
+    assert [(p.code, p.message) for p in info.value.problems] == [("path-protected", message)]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["expand", "spec.yaml", "-o", "flat.csv"],
+            "the expanded spec must end in .yaml or .yml, got 'flat.csv'",
+        ),
+        (["schema", "-o", "schema.yaml"], "the schema must end in .json, got 'schema.yaml'"),
+        (["build", "spec.yaml", "-o", "model.h5"], "the model must end in .keras, got 'model.h5'"),
+        (["train", "spec.yaml", "-o", "model.h5"], "the model must end in .keras, got 'model.h5'"),
+        (
+            ["data", "spec.yaml", "-o", "histograms.jpg"],
+            "the histograms must end in .png, got 'histograms.jpg'",
+        ),
+        (["draw", "spec.yaml", "-o", "graph.pdf"], "must end in"),
+    ],
+)
+def test_outputs_of_one_kind_have_its_suffix(project, monkeypatch, capsys, args, words):
+    write(project, spec_text())
+    monkeypatch.chdir(project)
+    before = snapshot(project)
+    assert main(args) == 2
+    assert words in capsys.readouterr().err
+    assert snapshot(project) == before and not (project / args[-1]).exists()
+
+
+def special(path: pathlib.Path, kind: int, device: tuple[int, int] = (1, 3)) -> pathlib.Path:
+    """Make a device node (``/dev/null``'s numbers by default), or skip where this user cannot."""
+    try:
+        os.mknod(path, kind | 0o666, os.makedev(*device))
+    except PermissionError:
+        pytest.skip("making device nodes needs root")
+    return path
+
+
+def still(path: pathlib.Path, kind, device: tuple[int, int] = (1, 3)) -> bool:
+    info = os.lstat(path)
+    return kind(info.st_mode) and (kind is stat.S_ISFIFO or info.st_rdev == os.makedev(*device))
+
+
+def test_a_device_output_is_written_to_never_replaced(project, monkeypatch, capsys):
+    monkeypatch.chdir(project)
+    spec = write(project, spec_text())
+    nul, drawing = special(project / "nul", stat.S_IFCHR), special(project / "nul.mmd", stat.S_IFCHR)
+    (project / "link.yaml").symlink_to(nul)
+    before = snapshot(project)
+    for args in (
+        ["expand", str(spec), "-o", "nul"],  # no suffix needed: a device is not a file of a kind
+        ["expand", str(spec), "-o", "link.yaml"],  # through a link: the device, not the link, is written
+        ["schema", "-o", "nul"],
+        ["draw", str(spec), "-o", "nul.mmd"],
+        ["build", str(spec), "-o", "nul"],
+    ):
+        assert main(args) == 0, args
+        err = capsys.readouterr().err
+        assert f"wrote {args[-1]}" in err  # on stderr: stdout may be the output itself
+        assert (
+            still(nul, stat.S_ISCHR) and still(drawing, stat.S_ISCHR) and (project / "link.yaml").is_symlink()
+        )
+    # train writes three files as one: a device cannot take part, and is refused before training.
+    assert main(["train", str(spec), "-o", "nul"]) == 1
+    assert (
+        "cannot write the model: it is not a regular file (a device, FIFO or stream)"
+        in capsys.readouterr().err
+    )
+    assert still(nul, stat.S_ISCHR)
+    assert snapshot(project) == before and no_temporary_files(project)
+    assert sorted(p.name for p in project.iterdir()) == [
+        "iris.csv",
+        "link.yaml",
+        "nul",
+        "nul.mmd",
+        "spec.yaml",
+        "victim",
+    ]
+
+
+def test_sockets_and_block_devices_are_never_written(project, monkeypatch, capsys):
+    monkeypatch.chdir(project)
+    spec = write(project, spec_text())
+    disk = special(project / "disk.yaml", stat.S_IFBLK, (0, 0))
+    try:  # a node for no device at all: should the refusal fail, nothing could be written to a disk
+        os.close(os.open(disk, os.O_RDONLY))
+        pytest.skip("device 0:0 opens here")
+    except OSError:
+        pass
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind("sock.yaml")
+    try:
+        for name, words in (("disk.yaml", "it is a block device (a disk)"), ("sock.yaml", "it is a socket")):
+            assert main(["expand", str(spec), "-o", name]) == 1
+            err = capsys.readouterr().err
+            assert f"{name}: error: --output: cannot write the expanded spec: {words}" in err, err
+        assert still(disk, stat.S_ISBLK, (0, 0)) and stat.S_ISSOCK(os.lstat("sock.yaml").st_mode)
+    finally:
+        sock.close()
+
+
+def test_a_fifo_output_is_written_to_when_read_and_refused_at_once_when_not(project):
+    spec = write(project, spec_text())
+    pipe = project / "pipe.mmd"
+    os.mkfifo(pipe)
+    done, _ = run(["draw", str(spec), "-o", str(pipe)], timeout=120)  # a hang fails by the time limit
+    assert done.returncode == 1, done.stderr
+    assert "cannot write the drawing: it is a FIFO that nothing reads (start its reader first)" in done.stderr
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    time.sleep(0.2)  # (the reader's open waits for a writer; a writer started first finds none)
+    done, _ = run(["draw", str(spec), "-o", str(pipe)], timeout=120)
+    reader.join(60)
+    assert done.returncode == 0, done.stderr
+    assert received and received[0].startswith(b"flowchart")
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode) and no_temporary_files(project)
+
+
+def test_dev_stdout_is_the_stream_not_a_name_to_replace(project):
+    spec = write(project, spec_text())
+    printed, _ = run(["expand", str(spec)])
+    out = project / "out.yaml"
+    with open(out, "w") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", "modelspec", "expand", str(spec), "-o", "/dev/stdout"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)},
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == printed.stdout  # the whole spec, and nothing else
+    assert "wrote /dev/stdout" in done.stderr
+    assert os.path.islink("/dev/stdout")
+    # A reader that stops early (`| head`) ends the command quietly, as when the schema is printed.
+    closed = subprocess.run(
+        [
+            "bash",
+            "-o",
+            "pipefail",
+            "-c",
+            f"'{sys.executable}' -m modelspec schema -o /dev/stdout | head -c 10",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert closed.returncode == 0 and closed.stdout == '{\n "$schem', closed.stderr
+    assert "error" not in closed.stderr

@@ -235,7 +235,7 @@ print(json.dumps({
 def test_mirrored_strategy_trains_on_two_replicas(tmp_path):
     # The iris example, 10 epochs, without validation (each step costs more across replicas).
     text = (SPECS / "iris.yaml").read_text().split("  callbacks:")[0]
-    text = text.replace("path: ../data/iris.csv", f"path: {DATA / 'iris.csv'}").replace(
+    text = text.replace("path: data/iris.csv", f"path: {DATA / 'iris.csv'}").replace(
         "epochs: 60", "epochs: 10"
     )
     spec = tmp_path / "iris_mirrored.yaml"

@@ -276,10 +276,45 @@ def load_graph(
     return record.spec, graph, analysis, objects
 
 
+def check_output(
+    command: str, path: str, what: str, suffixes: tuple[str, ...] = (), *, option: str = "--output"
+) -> None:
+    """Refuse, before the long work, an output that cannot be written as asked.
+
+    A folder, socket or block device is refused (exit status 1); a device,
+    FIFO or ``/dev/stdout`` is written in place, whatever its name; a file
+    must end in one of ``suffixes`` (exit status 2), in a folder that exists.
+
+    Args:
+        command: The command, for the message.
+        path: The output.
+        what: What it is ("model", "expanded spec"), for the message.
+        suffixes: The endings a file of this kind has (lower case); empty: any.
+        option: The option that named it.
+    """
+    from ..files import IN_PLACE, REFUSED, output_kind
+
+    kind = output_kind(path)
+    if kind in REFUSED:
+        raise SpecError(
+            [
+                Problem.in_file(
+                    "output-file", path, f"cannot write the {what}: {REFUSED[kind]}", path=(option,)
+                )
+            ]
+        )
+    if kind in IN_PLACE:  # /dev/null, a FIFO, /dev/stdout: their names say nothing of the format
+        return
+    if suffixes and not path.lower().endswith(suffixes):
+        raise UsageError(
+            f"modelspec {command}: error: the {what} must end in {' or '.join(suffixes)}, got '{path}'"
+        )
+    check_folder(path, option)
+
+
 def keras_output(command: str, path: str) -> None:
-    """Refuse a model output that is not a ``.keras`` file (exit status 2)."""
-    if not path.endswith(".keras"):
-        raise UsageError(f"modelspec {command}: error: the output must end in .keras, got '{path}'")
+    """Refuse a model output that is not a ``.keras`` file (exit status 2), before anything is built."""
+    check_output(command, path, "model", (".keras",))
 
 
 def check_folder(path: str, option: str) -> None:
@@ -295,48 +330,92 @@ def check_folder(path: str, option: str) -> None:
         )
 
 
+def spec_inputs(spec: Any) -> dict[str, str]:
+    """The files a loaded spec was made of, and the data it names: what its command reads.
+
+    The spec file and every file it imports (the record its source stage
+    keeps, :attr:`modelspec.source.Document.files`), then its training data.
+    """
+    from ..spec.paths import resolve, spec_folder
+
+    source = spec.source
+    files = list(source.files) if source is not None else []
+    found = {"the spec": files[0]} if files else {}
+    folder = os.path.realpath(spec_folder(spec))  # the files read are real paths (links resolved)
+    for path in files[1:]:
+        found[f"the spec's import '{os.path.relpath(os.path.realpath(path), folder)}'"] = path
+    if spec.train is not None and isinstance(spec.train.data.path, str):
+        found["the spec's training data"] = resolve(spec, spec.train.data.path)
+    return found
+
+
 def refuse_inputs(command: str, outputs: dict[str, str | None], inputs: dict[str, str | None]) -> None:
     """Refuse (exit status 2) an output that would write over one of the command's own inputs.
+
+    Files are compared as files (device and inode), not as names, so no
+    spelling of an input slips through: a link to it or to its folder, a
+    hard link, ``..``, ``/dev/stdout`` redirected to it. An output that does
+    not exist yet is none of them.
 
     Args:
         command: The command, for the message.
         outputs: What each output is -> its path (None: not written).
-        inputs: What each input is -> its path.
+        inputs: What each input is -> its path (None: not read).
     """
-    from ..files import same_file
+    from ..files import file_id
 
+    read = {}
+    for source, path in inputs.items():
+        found = file_id(path) if path is not None else None
+        if found is not None:
+            read.setdefault(found, source)
     for what, path in outputs.items():
-        if path is None:
-            continue
-        for source, read in inputs.items():
-            if read is not None and same_file(path, read):
-                raise UsageError(
-                    f"modelspec {command}: error: {what} '{path}' is {source}: "
-                    "a command never writes over its own inputs"
-                )
+        source = read.get(file_id(path)) if path is not None else None
+        if source is not None:
+            raise UsageError(
+                f"modelspec {command}: error: {what} '{path}' is {source}: "
+                "a command never writes over its own inputs"
+            )
 
 
-def refuse_folders(outputs: dict[str, str]) -> None:
-    """Refuse, before the long work, outputs that are existing folders or other non-files."""
+def refuse_folders(outputs: dict[str, str], *, in_place: bool = True) -> None:
+    """Refuse, before the long work, outputs that are folders or other files that cannot be written.
+
+    Args:
+        outputs: What each output is -> its path.
+        in_place: Whether a device, FIFO or stream output is written in place (else refused).
+    """
+    from ..files import IN_PLACE, REFUSED, output_kind
+
     problems = []
     for what, path in outputs.items():
-        if os.path.isdir(path):
+        kind = output_kind(path)
+        if kind in REFUSED:
             problems.append(
                 Problem.in_file(
-                    "output-file", path, f"cannot write the {what}: it is a folder", path=("output",)
+                    "output-file", path, f"cannot write the {what}: {REFUSED[kind]}", path=("output",)
                 )
             )
-        elif os.path.lexists(path) and not os.path.isfile(path):
+        elif kind in IN_PLACE and not in_place:
             problems.append(
                 Problem.in_file(
                     "output-file",
                     path,
-                    f"cannot write the {what}: it is not a regular file",
+                    f"cannot write the {what}: it is not a regular file (a device, FIFO or stream)",
+                    "name a file: the outputs are written together, all or none",
                     path=("output",),
                 )
             )
     if problems:
         raise SpecError(problems)
+
+
+def wrote(message: str, *outputs: str | None) -> None:
+    """Say what was written: on stdout, or on stderr when an output was stdout itself (or another stream)."""
+    from ..files import IN_PLACE, output_kind
+
+    streamed = any(path is not None and output_kind(path) in IN_PLACE for path in outputs)
+    print(message, file=sys.stderr if streamed else sys.stdout)
 
 
 def write_outputs(items: list[tuple[str, str, Callable[[str], object]]]) -> None:
@@ -358,6 +437,8 @@ def write_outputs(items: list[tuple[str, str, Callable[[str], object]]]) -> None
 
     try:
         write_all_atomically([(path, step(path, what, write)) for path, what, write in items])
+    except BrokenPipeError:  # `-o /dev/stdout | head`: the reader has what it wanted (the CLI ends quietly)
+        raise
     except OSError as e:
         path, what = next(
             (
@@ -385,6 +466,8 @@ def write_output(path: str, what: str, write: Callable[[str], None]) -> None:
     """Call ``write(path)``; an OS error becomes a located problem naming the output."""
     try:
         write(path)
+    except BrokenPipeError:  # `-o /dev/stdout | head`: the reader has what it wanted (the CLI ends quietly)
+        raise
     except OSError as e:
         raise SpecError(
             [

@@ -6,16 +6,18 @@ import argparse
 import os
 import sys
 
-from ..errors import UsageError
 from .common import (
     EXIT_OK,
     SPEC_SUFFIXES,
     Command,
     add_plugins,
+    check_output,
     load_plugins,
     quiet_keras,
+    refuse_inputs,
     warn,
     write_output,
+    wrote,
 )
 
 
@@ -35,12 +37,8 @@ def add_commands(command: Command) -> None:
 
 def export(args: argparse.Namespace) -> int:
     if args.output:
-        if not args.output.endswith(SPEC_SUFFIXES):
-            raise UsageError(
-                f"modelspec export: error: the output must end in .yaml or .yml, got '{args.output}'"
-            )
-        if os.path.abspath(args.output) == os.path.abspath(args.model):
-            raise UsageError("modelspec export: error: the output would overwrite the model it reads")
+        refuse_inputs("export", {"the output": args.output}, {"the model": args.model})
+        check_output("export", args.output, "spec", SPEC_SUFFIXES)
     objects = load_plugins(args.plugin)
     quiet_keras()
     from ..keras.backend import load_keras
@@ -62,7 +60,7 @@ def export(args: argparse.Namespace) -> int:
 
         write_output(args.output, "spec", lambda p: write_text_atomically(p, text))
         layers = exported.spec.layers or []
-        print(f"wrote {args.output} ({len(layers)} layers)")
+        wrote(f"wrote {args.output} ({len(layers)} layers)", args.output)
     else:
         sys.stdout.write(text)
     return EXIT_OK

@@ -10,17 +10,22 @@ from typing import Any
 from ..errors import Problem, SpecError, UsageError
 from .common import (
     EXIT_OK,
+    SPEC_SUFFIXES,
     Command,
     add_spec_options,
+    check_output,
     keras_output,
     load_graph,
     load_plugins,
     quiet_keras,
+    refuse_inputs,
     report,
     spec_files,
+    spec_inputs,
     spec_params,
     warn,
     write_output,
+    wrote,
 )
 
 
@@ -137,8 +142,10 @@ def validate(args: argparse.Namespace) -> int:
     return status if failed else EXIT_OK
 
 
-def _build_model(args: argparse.Namespace) -> Any:
-    _, graph, _, objects = load_graph(args, copies=1)  # the memory guard, before Keras allocates anything
+def _build_model(args: argparse.Namespace, output: str | None = None) -> Any:
+    spec, graph, _, objects = load_graph(args, copies=1)  # the memory guard, before Keras allocates anything
+    if output is not None:
+        refuse_inputs("build", {"the output": output}, spec_inputs(spec))
     quiet_keras()
     from ..keras import to_keras
 
@@ -148,13 +155,21 @@ def _build_model(args: argparse.Namespace) -> Any:
 def build(args: argparse.Namespace) -> int:
     from ..files import write_atomically
 
+    refuse_inputs("build", {"the output": args.output}, {"the spec": args.spec})
     keras_output("build", args.output)
-    model = _build_model(args)
+    model = _build_model(args, args.output)
     if args.summary:
         model.summary()
-    write_output(args.output, "model", lambda p: write_atomically(p, model.save))
+
+    def save(tmp: str) -> None:  # Keras saves to a name ending in .keras; a device's (-o /dev/null) need not
+        named = tmp if tmp.endswith(".keras") else tmp + ".keras"
+        model.save(named)
+        if named != tmp:
+            os.replace(named, tmp)
+
+    write_output(args.output, "model", lambda p: write_atomically(p, save))
     size = f"{model.count_params():,} parameters" if model.built else "unbuilt: no weights until first called"
-    print(f"wrote {args.output} ({size})")
+    wrote(f"wrote {args.output} ({size})", args.output)
     return EXIT_OK
 
 
@@ -189,7 +204,12 @@ def warn_moved_paths(spec: Any, output: str) -> None:
 
 
 def expand(args: argparse.Namespace) -> int:
+    if args.output:
+        refuse_inputs("expand", {"the output": args.output}, {"the spec": args.spec})
+        check_output("expand", args.output, "expanded spec", SPEC_SUFFIXES)
     spec, _, _, _ = load_graph(args)
+    if args.output:  # the files it imports and the data it names, known once it is read
+        refuse_inputs("expand", {"the output": args.output}, spec_inputs(spec))
     header = f"# {args.spec}, expanded by `modelspec expand`"
     settings = [f"--variant {args.variant}"] if args.variant else []
     settings += [f"--set {item}" for item in args.set]
@@ -197,13 +217,12 @@ def expand(args: argparse.Namespace) -> int:
         header += " with " + " ".join(settings)
     text = header + "\n" + spec.to_yaml()
     if args.output:
-        from ..files import write_text_atomically
+        from ..files import IN_PLACE, output_kind, write_text_atomically
 
-        if os.path.abspath(args.output) == os.path.abspath(args.spec):
-            raise UsageError("modelspec expand: error: the output would overwrite the spec it reads")
         write_output(args.output, "expanded spec", lambda p: write_text_atomically(p, text))
-        print(f"wrote {args.output} ({len(spec.layers)} layers)")
-        warn_moved_paths(spec, args.output)
+        wrote(f"wrote {args.output} ({len(spec.layers)} layers)", args.output)
+        if output_kind(args.output) not in IN_PLACE:  # a copy that stays a file
+            warn_moved_paths(spec, args.output)
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -221,8 +240,8 @@ def draw(args: argparse.Namespace) -> int:
         raise UsageError(
             f"modelspec draw: error: the output must end in {', '.join(OUTPUT_FORMATS)}, got '{args.output}'"
         )
-    if os.path.abspath(args.output) == os.path.abspath(args.spec):
-        raise UsageError("modelspec draw: error: the output would overwrite the spec it reads")
+    refuse_inputs("draw", {"the output": args.output}, {"the spec": args.spec})
+    check_output("draw", args.output, "drawing")
     dot = shutil.which("dot")
     if suffix in (".svg", ".png") and dot is None:
         raise SpecError(
@@ -235,7 +254,8 @@ def draw(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    _, graph, analysis, _ = load_graph(args)
+    spec, graph, analysis, _ = load_graph(args)
+    refuse_inputs("draw", {"the output": args.output}, spec_inputs(spec))
     text = drawing(graph, analysis, suffix, expand=args.expand)
     if suffix in (".dot", ".mmd"):
         write_output(args.output, "drawing", lambda p: write_text_atomically(p, text))
@@ -249,7 +269,7 @@ def draw(args: argparse.Namespace) -> int:
                 raise OSError(f"Graphviz could not draw it: {done.stderr.strip()[:300]}")
 
         write_output(args.output, "drawing", lambda p: write_atomically(p, render))
-    print(f"wrote {args.output} ({len(graph.nodes)} layers)")
+    wrote(f"wrote {args.output} ({len(graph.nodes)} layers)", args.output)
     return EXIT_OK
 
 
@@ -260,8 +280,9 @@ def schema(args: argparse.Namespace) -> int:
     if args.output:
         from ..files import write_text_atomically
 
+        check_output("schema", args.output, "schema", (".json",))
         write_output(args.output, "schema", lambda p: write_text_atomically(p, text))
-        print(f"wrote {args.output}")
+        wrote(f"wrote {args.output}", args.output)
     else:
         sys.stdout.write(text)
     return EXIT_OK

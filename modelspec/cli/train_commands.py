@@ -18,15 +18,18 @@ from .common import (
     add_plugins,
     add_spec_options,
     check_folder,
+    check_output,
     keras_output,
     load_graph,
     load_plugins,
     quiet_keras,
     refuse_folders,
     refuse_inputs,
+    spec_inputs,
     warn,
     write_output,
     write_outputs,
+    wrote,
 )
 
 
@@ -165,16 +168,15 @@ def train(args: argparse.Namespace) -> int:
     keras_output("train", output)
     history, curves = _beside(output, ".history.csv"), _beside(output, ".curves.png")
     outputs = {"the model": output, "the history": history, "the learning curves": curves}
-    refuse_inputs("train", outputs, {"the spec": args.spec, "the training data (--data)": args.data})
+    given = {"the spec": args.spec, "the training data (--data)": args.data}
+    refuse_inputs("train", outputs, given)
     from ..api import TRAINING_COPIES
-    from ..training.data import data_path
 
     spec, graph, _, objects = load_graph(args, copies=TRAINING_COPIES)  # the guard: before Keras allocates
-
-    if spec.train is not None:  # (without one, fit says what is missing)
-        refuse_inputs("train", outputs, {"the spec's training data": data_path(spec, args.data)[0]})
+    refuse_inputs("train", outputs, {**given, **spec_inputs(spec)})
     check_folder(output, "--output")
-    refuse_folders({what.removeprefix("the "): path for what, path in outputs.items()})
+    # Three outputs written as one: a device or FIFO cannot take part (nothing written to it can be taken back).
+    refuse_folders({what.removeprefix("the "): path for what, path in outputs.items()}, in_place=False)
     quiet_keras()
     from ..training import fit, save_model, write_curves, write_history
 
@@ -229,7 +231,7 @@ def predict(args: argparse.Namespace) -> int:
     objects = load_plugins(args.plugin)
     refuse_inputs("predict", {"the output": args.output}, {"the model": args.model, "the data": args.data})
     if args.output:
-        check_folder(args.output, "--output")
+        check_output("predict", args.output, "predictions", (".csv", ".tsv", ".txt"))
     quiet_keras()
     from ..training import predict, read_metadata
 
@@ -243,7 +245,7 @@ def predict(args: argparse.Namespace) -> int:
             "predictions",
             lambda p: write_atomically(p, lambda t: frame.to_csv(t, sep=sep, index=False)),
         )
-        print(f"wrote {args.output} ({len(frame)} rows)")
+        wrote(f"wrote {args.output} ({len(frame)} rows)", args.output)
     else:
         try:
             frame.to_csv(sys.stdout, sep=sep, index=False)
@@ -265,8 +267,10 @@ def data(args: argparse.Namespace) -> int:
     data = spec.train.data
     csv, override = data_path(spec, args.data)
     output = args.output or _stem(args.spec) + ".data.png"
-    refuse_inputs("data", {"the output": output}, {"the spec": args.spec, "the data": csv})
-    check_folder(output, "--output")
+    refuse_inputs(
+        "data", {"the output": output}, {"the spec": args.spec, "the data": csv, **spec_inputs(spec)}
+    )
+    check_output("data", output, "histograms", (".png",))
     places = SpecPlaces(spec, csv, override=override)
     frame = read_csv(csv, data.sep, places)
     target_columns = list(data.target.values()) if isinstance(data.target, dict) else [data.target]
@@ -285,7 +289,7 @@ def data(args: argparse.Namespace) -> int:
     write_output(
         output, "histograms", lambda p: write_histograms(p, frame, features, single, os.path.basename(csv))
     )
-    print(f"\nwrote {output}")
+    wrote(f"\nwrote {output}", output)
     if problems:
         raise SpecError(problems)
     return EXIT_OK

@@ -21,12 +21,19 @@ class ExpandedDocument(Document):
         data: The flat spec data.
         origins: Flat path -> the origin of what is there.
         frames: Flat path of a layer -> the block instances it was made in, outermost first.
+        imported: The files read for the spec's imports (absolute paths), recorded in ``files`` after the spec's.
     """
 
     def __init__(
-        self, root: Document, data: Any, origins: dict[Path, Origin], frames: dict[Path, tuple] | None = None
+        self,
+        root: Document,
+        data: Any,
+        origins: dict[Path, Origin],
+        frames: dict[Path, tuple] | None = None,
+        imported: tuple[str, ...] = (),
     ):
         self.name = root.name
+        self.files = (*root.files, *imported)
         self.base_dir = root.base_dir
         self.data = data
         self.root = root

@@ -88,7 +88,7 @@ def expand(
     if spec.library:
         return spec, []
     root = spec.source if spec.source is not None else _NoDocument()
-    document = ExpandedDocument(root, data, expander.origins, expander.frames)
+    document = ExpandedDocument(root, data, expander.origins, expander.frames, tuple(expander.loaded))
     flat, problems = to_spec(document, custom_objects, expanded=True)
     return flat, merge_repeats(problems)
 

@@ -59,12 +59,16 @@ def _span(start: Any, end: Any | None = None) -> Span:
 class Document:
     """A document whose parts problems can point at: :class:`Source`, or the expansion of one.
 
-    Subclasses give ``name``, ``data``, ``base_dir`` and :meth:`place`.
+    Subclasses give ``name``, ``data``, ``base_dir`` and :meth:`place`;
+    ``files`` records the files read to make the document (absolute paths:
+    the spec file first, then the files it imports), so that a command never
+    writes an output over one of them.
     """
 
     name: str
     data: Any
     base_dir: str
+    files: tuple[str, ...] = ()
 
     def place(self, path: Path, *, key: bool = False) -> Place:
         """Where ``path`` really is (file, path there, span, line text, notes)."""
@@ -100,6 +104,7 @@ class Source(Document):
         values: Path -> span of the value at that path.
         base_dir: Folder that relative paths in the spec are resolved against.
         expressions: Whether some string value holds ``${`` (there is something to expand).
+        files: The file it was read from (absolute), or none for text.
     """
 
     name: str
@@ -109,6 +114,7 @@ class Source(Document):
     values: dict[Path, Span] = field(default_factory=dict)
     base_dir: str = "."
     expressions: bool = False
+    files: tuple[str, ...] = ()
 
     @functools.cached_property
     def lines(self) -> list[str]:
@@ -204,7 +210,9 @@ def read_source(path: str | os.PathLike) -> Source:
                 )
             ]
         ) from None
-    return parse(text, name, base_dir=os.path.dirname(os.path.abspath(name)))
+    source = parse(text, name, base_dir=os.path.dirname(os.path.abspath(name)))
+    source.files = (os.path.abspath(name),)
+    return source
 
 
 @contextlib.contextmanager
@@ -309,6 +317,16 @@ def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
     indent = len(line_text) - len(line_text.lstrip(" "))
     flow = next((kind for kind in _CLOSER if f"flow {kind}" in context), None)
 
+    long_key = _long_key(line_text, mark.column)
+    if long_key is not None:
+        start, length = long_key
+        return _at(
+            source,
+            f"invalid YAML: this key is {length:,} characters long; "
+            f"YAML reads at most {MAX_KEY:,} characters before a key's ':'",
+            yaml.Mark(source.name, 0, mark.line, start, None, None),
+            "shorten the key: no name in a spec needs to be that long",
+        )
     if "maximum nesting depth" in problem:
         # PyYAML (6.0.4+) stops flow nesting in its scanner, which reads ahead of our own depth check.
         return _at(source, f"the document nests deeper than {MAX_DEPTH} levels", mark, None, "yaml-limit")
@@ -392,6 +410,31 @@ def _syntax_problem(source: Source, e: yaml.MarkedYAMLError) -> Problem:
     elif "anchor" in context or "alias" in context:
         hint = "'&' starts an anchor and '*' an alias: quote a value that begins with them"
     return _at(source, message, mark, hint)
+
+
+MAX_KEY = 1024
+"""YAML's limit on a key written without '? ': from its first character to its ':'."""
+
+
+def _long_key(line: str, column: int) -> tuple[int, int] | None:
+    """The 0-based start and length of a key over YAML's limit that ends at the ':' at ``column``, or None.
+
+    PyYAML stops at such a ':' with "could not find expected ':'" or
+    "mapping values are not allowed", which says nothing of the length.
+    """
+    if column >= len(line) or line[column] != ":":
+        return None
+    before = line[:column].rstrip(" ")
+    if before[-1:] in ("'", '"'):  # a quoted key: from its opening quote
+        start = before.rfind(before[-1], 0, len(before) - 1)
+        if start < 0:
+            return None
+    else:  # a plain key: after the flow punctuation, the indentation, '- ' or '? ' before it
+        key = before[max(before.rfind(c) for c in ",{[") + 1 :].lstrip(" ")
+        while key.startswith(("- ", "? ")):
+            key = key[2:].lstrip(" ")
+        start = len(before) - len(key)
+    return (start, column - start) if column - start > MAX_KEY else None
 
 
 def _content_column(source: Source, line: int) -> int | None:

@@ -8,8 +8,8 @@ outputs of the file-writing callbacks (:data:`OUTPUTS`) alike:
   folder (for a spec made in Python: the working folder), and training
   hands Keras the resolved path, never the path as written.
 * **Confined.** A path in a spec file must lead inside the spec's folder, or inside the
-  working folder (where modelspec runs, so that ``specs/iris.yaml`` run from
-  the repository reads ``../data/iris.csv``). The working folder does not
+  working folder (where modelspec runs, so that a spec in ``specs/`` run
+  from the repository may read ``../data/iris.csv``). The working folder does not
   count when it is ``/``, the home folder or a folder above it: it would
   confine nothing. Where a path leads is judged on its real location
   (symbolic links followed), so an absolute path and a ``..`` path are
@@ -20,7 +20,7 @@ outputs of the file-writing callbacks (:data:`OUTPUTS`) alike:
   paths resolve against the working folder and are not confined; the rules
   below hold for it all the same.
 * **Never destroying.** A callback output may not be the spec's folder or
-  a folder above it, the spec, its data, or another path the spec names
+  a folder above it, the spec, a file it imports, its data, or another path the spec names
   (``path-protected``), whatever the consent; nor an existing folder, nor a
   file, FIFO or device (``path-exists``), except an existing regular file
   the caller consents to replace (``modelspec train --overwrite``). A
@@ -269,6 +269,8 @@ def check_paths(spec: ModelSpec, protect: Iterable[str] = ()) -> list[Problem]:
     for path, what in ((spec_file(spec), "the spec itself"), (data_path, "the spec's training data")):
         if path is not None:
             inputs[_real(path)] = what
+    for path in spec.source.files[1:] if spec.source is not None else ():
+        inputs.setdefault(_real(path), "a file the spec imports")
     for path in protect:
         inputs.setdefault(_real(os.path.abspath(path)), "the training data")
     seen: dict[str, Output] = {}

@@ -6,7 +6,7 @@ half replaced by noise; ``next`` is the token that continues it and
 ``pattern`` names its step. ``specs/tiny_gpt.yaml`` learns to predict
 ``next``, ``specs/tiny_bert.yaml`` to classify ``pattern``.
 
-Run ``python data/progressions.py`` to write it again (the same file: the
+Run ``python specs/data/progressions.py`` to write it again (the same file: the
 noise comes from a fixed seed).
 """
 
