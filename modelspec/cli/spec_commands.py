@@ -22,6 +22,7 @@ from .common import (
     warn,
     write_output,
 )
+from .serving import add_format_option, build_format, describe
 
 
 def add_max_params(c: argparse.ArgumentParser) -> None:
@@ -57,9 +58,16 @@ def add_commands(command: Command) -> None:
     add_spec_options(c)
     c.set_defaults(func=validate)
 
-    c = command("build", "compile a spec and save the Keras model")
+    c = command("build", "compile a spec and save the Keras model (or a checked ONNX, TFLite or SavedModel)")
     c.add_argument("spec", metavar="SPEC")
-    c.add_argument("-o", "--output", required=True, metavar="MODEL.keras", help="where to save the model")
+    c.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL.keras",
+        help="where to save the model: MODEL.keras, MODEL.onnx, MODEL.tflite, or a folder with --format saved_model",
+    )
+    add_format_option(c)
     c.add_argument("--summary", action="store_true", help="print the Keras summary")
     add_max_params(c)
     add_spec_options(c)
@@ -134,7 +142,7 @@ def validate(args: argparse.Namespace) -> int:
     return SpecError.exit_code if failed else EXIT_OK
 
 
-def _build_model(args: argparse.Namespace) -> Any:
+def _build_model(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..api import guard
 
     _, graph, objects = load_graph(args)
@@ -142,17 +150,26 @@ def _build_model(args: argparse.Namespace) -> Any:
     quiet_keras()
     from ..keras import to_keras
 
-    return to_keras(graph, objects)
+    return to_keras(graph, objects), graph
 
 
 def build(args: argparse.Namespace) -> int:
-    from ..files import write_atomically
-
-    keras_output("build", args.output)
-    model = _build_model(args)
+    fmt = build_format("build", args.output, args.format)  # an impossible format: refused before any work
+    if fmt is None:
+        keras_output("build", args.output)
+    model, graph = _build_model(args)
     if args.summary:
         model.summary()
-    write_output(args.output, "model", lambda p: write_atomically(p, model.save))
+    if fmt is not None:
+        from ..keras.serving import export_checked
+
+        checked = export_checked(model, args.output, fmt)
+        print(f"wrote {describe(checked)}")
+        return EXIT_OK
+    from ..training.modelfile import built_metadata, save_model
+
+    metadata = built_metadata(args.spec, graph)
+    write_output(args.output, "model", lambda p: save_model(model, metadata, p))
     size = f"{model.count_params():,} parameters" if model.built else "unbuilt: no weights until first called"
     print(f"wrote {args.output} ({size})")
     return EXIT_OK
@@ -160,7 +177,7 @@ def build(args: argparse.Namespace) -> int:
 
 def summary(args: argparse.Namespace) -> int:
     if args.keras:
-        _build_model(args).summary()
+        _build_model(args)[0].summary()
         return EXIT_OK
     from ..analysis.summary import summary_text
 

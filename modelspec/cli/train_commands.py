@@ -7,6 +7,7 @@ Nothing here imports Keras, TensorFlow, pandas or matplotlib at import time:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -28,6 +29,7 @@ from .common import (
     write_output,
     write_outputs,
 )
+from .serving import add_export_option, describe, export_paths
 
 
 def add_commands(command: Command) -> None:
@@ -49,6 +51,7 @@ def add_commands(command: Command) -> None:
     )
     c.add_argument("--distribution", choices=DISTRIBUTIONS, help="override train.distribution")
     c.add_argument("-q", "--quiet", action="store_true", help="no Keras progress bars while fitting")
+    add_export_option(c)
     c.add_argument(
         "--overwrite",
         action="store_true",
@@ -165,6 +168,8 @@ def train(args: argparse.Namespace) -> int:
     keras_output("train", output)
     history, curves = _beside(output, ".history.csv"), _beside(output, ".curves.png")
     outputs = {"the model": output, "the history": history, "the learning curves": curves}
+    exports = export_paths(output, args.export)  # a format this backend cannot write: refused before training
+    outputs |= {f"the {fmt} file": path for fmt, path in exports.items()}
     refuse_inputs("train", outputs, {"the spec": args.spec, "the training data (--data)": args.data})
     spec, graph, objects = load_graph(args)
     from ..api import TRAINING_COPIES, guard
@@ -174,7 +179,8 @@ def train(args: argparse.Namespace) -> int:
         refuse_inputs("train", outputs, {"the spec's training data": data_path(spec, args.data)[0]})
     guard(graph, copies=TRAINING_COPIES)  # before Keras allocates anything
     check_folder(output, "--output")
-    refuse_folders({what.removeprefix("the "): path for what, path in outputs.items()})
+    folders = set(p for f, p in exports.items() if f == "saved_model")  # a SavedModel is a folder
+    refuse_folders({what.removeprefix("the "): path for what, path in outputs.items() if path not in folders})
     quiet_keras()
     from ..training import fit, save_model, write_curves, write_history
 
@@ -201,15 +207,21 @@ def train(args: argparse.Namespace) -> int:
     if not result.chief:
         print("not the chief worker of this multi-worker run: nothing written")
         return EXIT_OK
-    # All three or none: each is written beside its target, then all are moved in.
-    write_outputs(
-        [
-            (output, "model", lambda p: save_model(result.model, result.metadata, p)),
-            (history, "history", lambda p: write_history(p, result.history)),
-            (curves, "learning curves", lambda p: write_curves(p, result.history, result.model.name)),
-        ]
-    )
+    # All or none: each is written beside its target (serving files checked against Keras), then all are moved in.
+    with contextlib.ExitStack() as stack:
+        from ..keras.serving import exported
+
+        served = [stack.enter_context(exported(result.model, path, fmt)) for fmt, path in exports.items()]
+        write_outputs(
+            [
+                (output, "model", lambda p: save_model(result.model, result.metadata, p)),
+                (history, "history", lambda p: write_history(p, result.history)),
+                (curves, "learning curves", lambda p: write_curves(p, result.history, result.model.name)),
+            ]
+        )
     print(f"wrote {output} ({result.model.count_params():,} parameters), {history}, {curves}")
+    for checked in served:
+        print(f"wrote {describe(checked)}")
     return EXIT_OK
 
 
