@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any
 
@@ -54,6 +55,12 @@ def add_commands(command: Command) -> None:
         "--strict",
         action="store_true",
         help="also fail on the nodes whose output shape could not be inferred",
+    )
+    c.add_argument(
+        "--only-specs",
+        action="store_true",
+        help="skip YAML files that do not declare 'modelspec:' at the top level (other YAML in a "
+        "repository: CI, pre-commit); no spec at all is then not an error",
     )
     add_spec_options(c)
     c.set_defaults(func=validate)
@@ -113,6 +120,10 @@ def validate(args: argparse.Namespace) -> int:
     objects = load_plugins(args.plugin)
     params = spec_params(args)
     files = spec_files(args.specs)
+    if args.only_specs:
+        files = [path for path in files if declares_spec(path)]
+        if not files:
+            return EXIT_OK
     if not files:
         print(
             f"modelspec validate: no spec files (*.yaml, *.yml) in {', '.join(args.specs)}", file=sys.stderr
@@ -140,6 +151,23 @@ def validate(args: argparse.Namespace) -> int:
     if args.format == "human" and len(files) > 1:
         print(f"{len(files) - failed} of {len(files)} specs valid", file=sys.stderr)
     return SpecError.exit_code if failed else EXIT_OK
+
+
+_DECLARES = re.compile(rb"^[\"']?modelspec[\"']?[ \t]*:", re.MULTILINE)
+
+
+def declares_spec(path: str) -> bool:
+    """Whether a YAML file has a top-level ``modelspec:`` key (read as text; a file that cannot be read is kept,
+    so that ``validate`` reports why)."""
+    from ..source import MAX_BYTES
+
+    if not os.path.isfile(path):  # a FIFO or device is never opened here (it could block)
+        return True
+    try:
+        with open(path, "rb") as f:
+            return bool(_DECLARES.search(f.read(MAX_BYTES + 1)))
+    except OSError:
+        return True
 
 
 def _build_model(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -219,12 +219,12 @@ def _flat(keras: Any, value: Any) -> list[Any]:
     return [np.asarray(keras.ops.convert_to_numpy(v)) for v in keras.tree.flatten(value)]
 
 
-def _output_names(keras: Any, model: Any) -> list[str]:
+def _output_names(model: Any) -> list[str]:
     """The model's outputs in the order ``keras.tree.flatten`` gives them (dict outputs: sorted keys)."""
-    structure = getattr(model, "_outputs_struct", None) or getattr(model, "output", None)
+    structure = getattr(model, "_outputs_struct", None)
     if isinstance(structure, dict):
         return sorted(structure)
-    return [getattr(t, "name", f"output_{i}") for i, t in enumerate(keras.tree.flatten(model.outputs))]
+    return list(getattr(model, "output_names", None) or [])
 
 
 def _run_onnx(path: str, model: Any, batch: list[Any]) -> list[Any]:
@@ -304,7 +304,7 @@ def check_artifact(
     shown = name or path
     batch = random_batch(model)
     expected = _flat(keras, model(batch[0] if len(batch) == 1 else batch, training=False))
-    names = _output_names(keras, model)
+    names = _output_names(model)
     try:
         with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice, numpy 2 notes
             warnings.simplefilter("ignore")
