@@ -25,7 +25,9 @@ from modelspec.keras import serving
 ort = pytest.importorskip("onnxruntime")
 
 ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
-needs_tensorflow = pytest.mark.skipif(not ON_TENSORFLOW, reason="ONNX through tf2onnx: the TensorFlow backend")
+needs_tensorflow = pytest.mark.skipif(
+    not ON_TENSORFLOW, reason="ONNX through tf2onnx: the TensorFlow backend"
+)
 slow = pytest.mark.skipif(
     not os.environ.get("MODELSPEC_SLOW"),
     reason="heavy: set MODELSPEC_SLOW=1 (benchmarks/bench_serving.py runs all)",
@@ -35,8 +37,17 @@ LARGE = {"resnet50", "mobilenet_v2", "mobilenet_v3_small"}
 """Image models whose export and check take tens of seconds each on a 2-core CPU."""
 NOT_ONNX = {
     "seed_sequential_unbuilt": "an unbuilt Sequential has no input shape",
+    "bidirectional": "tf2onnx 1.17 gets the masked LSTM's time axis wrong: the check refuses the file (below)",
 }
-IMAGES = ["residual_cnn", "small_resnet", "squeeze_excite", "unet", "resnet50", "mobilenet_v2", "mobilenet_v3_small"]
+IMAGES = [
+    "residual_cnn",
+    "small_resnet",
+    "squeeze_excite",
+    "unet",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+]
 
 
 def _specs(names):
@@ -171,6 +182,16 @@ def test_a_file_that_answers_differently_is_an_error_and_not_written(tmp_path, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
 
+@needs_tensorflow
+def test_a_wrong_conversion_is_caught_and_not_written(tmp_path, capsys):
+    # Known today: tf2onnx converts the masked Bidirectional LSTM with a wrong time axis.
+    target = tmp_path / "tags.onnx"
+    assert main(["build", str(SPECS / "bidirectional.yaml"), "-o", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert "error: output: output 'tags' has shape (2, " in err and "(2, 8, 5) in Keras" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_list_of_layers_without_input_cannot_be_served(tmp_path, capsys):
     assert main(["build", str(SPECS / "seed_sequential_unbuilt.yaml"), "-o", str(tmp_path / "m.onnx")]) == 1
     assert "the model has no inputs yet" in capsys.readouterr().err
@@ -188,7 +209,9 @@ def test_trained_iris_exported_to_onnx_answers_like_predict(tmp_path, capsys, mo
     with zipfile.ZipFile(model) as archive:
         metadata = json.loads(archive.read("modelspec.json"))
     rows = list(csv.DictReader((DATA / "iris.csv").open()))
-    x = np.array([[float(r[c]) for c in metadata["features"]] for r in rows], dtype="float32")  # raw: not normalized
+    x = np.array(
+        [[float(r[c]) for c in metadata["features"]] for r in rows], dtype="float32"
+    )  # raw: not normalized
     session = ort.InferenceSession(str(tmp_path / "iris.onnx"), providers=["CPUExecutionProvider"])
     (probabilities,) = session.run(None, {session.get_inputs()[0].name: x})
     labels = metadata["outputs"][0]["labels"]

@@ -72,7 +72,12 @@ def test_pre_commit_hook_blocks_a_bad_spec_and_passes_a_good_one(tmp_path):
 
     def commit(message: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["git", "commit", "-q", "-m", message], cwd=repo, capture_output=True, text=True, env=env, timeout=300
+            ["git", "commit", "-q", "-m", message],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
         )
 
     (repo / "ci.yml").write_text("on: push\njobs: {}\n")  # YAML that is not a spec: skipped
@@ -121,7 +126,10 @@ def test_the_schema_keeps_its_id_and_version():
         (["buidl", "x.yaml"], "unknown command 'buidl'; did you mean 'build'?"),
         (["valdiate", "x.yaml"], "did you mean 'validate'?"),
         (["help", "trian"], "unknown command 'trian'; did you mean 'train'?"),
-        (["validate", "--format", "jsn", "x.yaml"], "argument --format: invalid choice 'jsn'; did you mean 'json'?"),
+        (
+            ["validate", "--format", "jsn", "x.yaml"],
+            "argument --format: invalid choice 'jsn'; did you mean 'json'?",
+        ),
     ],
 )
 def test_typos_get_a_did_you_mean_and_exit_status_2(argv, message, capsys):

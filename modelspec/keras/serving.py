@@ -233,11 +233,11 @@ def _run_onnx(path: str, model: Any, batch: list[Any]) -> list[Any]:
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    feeds = _feeds([i.name for i in session.get_inputs()], model, batch)
+    feeds = feeds_for([i.name for i in session.get_inputs()], model, batch)
     return session.run(None, feeds)
 
 
-def _feeds(names: list[str], model: Any, batch: list[Any]) -> dict[str, Any]:
+def feeds_for(names: list[str], model: Any, batch: list[Any]) -> dict[str, Any]:
     """The serving file's input names -> the batch, matched by the model's input names, else in order."""
     own = [t.name for t in model.inputs]
     by_name = dict(zip(own, batch))
@@ -258,7 +258,7 @@ def _run_tflite(path: str, model: Any, batch: list[Any]) -> list[Any]:
     interpreter = Interpreter(model_path=path)
     runner = interpreter.get_signature_runner()
     details = runner.get_input_details()
-    found = runner(**_feeds(list(details), model, batch))  # the runner resizes the batch axis itself
+    found = runner(**feeds_for(list(details), model, batch))  # the runner resizes the batch axis itself
     return [found[k] for k in sorted(found, key=_numbered)]
 
 
