@@ -66,34 +66,46 @@ def run_onnx(path, model, data):
     return session.run(None, feeds)
 
 
+def ids_for(model, data):
+    """Token ids every vocabulary of the examples has (0 and 1) for the integer inputs."""
+    data = data if isinstance(data, list) else [data]
+    data = [d % 2 if "int" in str(d.dtype) else d for d in data]
+    return data[0] if len(data) == 1 else data
+
+
 @needs_tensorflow
 @pytest.mark.parametrize("name", _specs(ALL))
-def test_every_example_spec_runs_in_onnxruntime_like_keras(name, tmp_path, capsys):
+def test_every_example_spec_runs_in_onnxruntime_like_keras(name, tmp_path):
+    model = modelspec.build(SPECS / f"{name}.yaml")
     target = tmp_path / f"{name}.onnx"
-    assert main(["build", str(SPECS / f"{name}.yaml"), "-o", str(target)]) == 0
-    assert f"wrote {target} (ONNX," in capsys.readouterr().out
-    model = modelspec.build(SPECS / f"{name}.yaml")  # the same seed: the same weights
-    data = random_inputs(model, batch=3, seed=1)
-    if any("int" in str(t.dtype) for t in model.inputs):  # ids every vocabulary of the examples has
-        data = [d % 2 if "int" in str(d.dtype) else d for d in (data if isinstance(data, list) else [data])]
-        data = data[0] if len(data) == 1 else data
+    checked = serving.export_checked(model, target, "onnx")
+    assert checked.bytes == target.stat().st_size and checked.difference <= 1e-4
+    data = ids_for(model, random_inputs(model, batch=3, seed=1))  # another batch than the check's
     want = flat(model(data, training=False))
     got = run_onnx(target, model, data)
     assert len(got) == len(want)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary left
+
+
+def test_build_writes_onnx_from_the_command_line(tmp_path, capsys):
+    target = tmp_path / "iris.onnx"
+    assert main(["build", str(SPECS / "iris.yaml"), "-o", str(target)]) == 0
+    assert f"wrote {target} (ONNX, " in capsys.readouterr().out
+    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    assert [i.shape[1:] for i in session.get_inputs()] == [[4]]
 
 
 @pytest.mark.skipif(not ON_TENSORFLOW, reason="TFLite is written on the TensorFlow (or PyTorch) backend")
 @pytest.mark.parametrize("name", _specs(IMAGES))
 def test_image_models_run_in_the_tflite_interpreter_like_keras(name, tmp_path):
-    target = tmp_path / f"{name}.tflite"
-    assert main(["build", str(SPECS / f"{name}.yaml"), "-o", str(target)]) == 0
-    model = modelspec.build(SPECS / f"{name}.yaml")
-    data = random_inputs(model, batch=1, seed=2)
     import tensorflow as tf
 
+    model = modelspec.build(SPECS / f"{name}.yaml")
+    target = tmp_path / f"{name}.tflite"
+    serving.export_checked(model, target, "tflite")
+    data = random_inputs(model, batch=1, seed=2)
     runner = tf.lite.Interpreter(model_path=str(target)).get_signature_runner()
     (key,) = runner.get_input_details()
     (out,) = runner(**{key: data}).values()
@@ -137,9 +149,11 @@ def test_saved_model_never_replaces_a_folder_that_is_not_one(tmp_path, capsys):
     ],
 )
 def test_output_and_format_that_disagree_are_a_command_line_error(args, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["build", str(SPECS / "iris.yaml"), *args])
-    assert exit_.value.code == 2
+    try:
+        status = main(["build", str(SPECS / "iris.yaml"), *args])
+    except SystemExit as e:  # argparse's own checks
+        status = e.code
+    assert status == 2
     assert message in capsys.readouterr().err
 
 

@@ -186,7 +186,10 @@ def random_batch(model: Any, seed: int = 0) -> list[Any]:
     """
     import numpy as np
 
-    inputs = list(getattr(model, "inputs", None) or [])
+    try:
+        inputs = list(model.inputs or [])
+    except (AttributeError, ValueError):  # a Sequential never built has no inputs at all
+        inputs = []
     if not inputs:
         raise SpecError(
             [
@@ -224,7 +227,13 @@ def _output_names(model: Any) -> list[str]:
     structure = getattr(model, "_outputs_struct", None)
     if isinstance(structure, dict):
         return sorted(structure)
-    return list(getattr(model, "output_names", None) or [])
+    names = getattr(model, "output_names", None)
+    if names:
+        return list(names)
+    try:  # a Sequential: its last layer
+        return [t._keras_history.operation.name for t in model.outputs]
+    except (AttributeError, ValueError):
+        return []
 
 
 def _run_onnx(path: str, model: Any, batch: list[Any]) -> list[Any]:
@@ -364,10 +373,11 @@ def _write(model: Any, tmp: str, fmt: str) -> None:
     import warnings
 
     keras = load_keras()
+    batch = random_batch(model)  # refuses a model without inputs
     if not getattr(model, "_called", True) or not model.built:  # Keras exports only a model called once
-        model(random_batch(model)[0] if len(model.inputs) == 1 else random_batch(model), training=False)
+        model(batch[0] if len(batch) == 1 else batch, training=False)
     try:
-        with _quiet_converters(), warnings.catch_warnings():
+        with _quiet_converters(), warnings.catch_warnings(), _normalization_reads_its_variables(keras, model):
             warnings.simplefilter("ignore")
             model.export(tmp, format=FORMATS[fmt].keras_name, verbose=False)
     except Exception as e:  # noqa: BLE001 - Keras's converters raise anything; the model is what it cannot take
@@ -382,6 +392,52 @@ def _write(model: Any, tmp: str, fmt: str) -> None:
                 )
             ]
         ) from None
+
+
+@contextlib.contextmanager
+def _normalization_reads_its_variables(keras: Any, model: Any) -> Iterator[None]:
+    """While exporting, adapted ``Normalization`` layers compute from their variables, not from cached tensors.
+
+    After ``adapt`` Keras keeps the mean and variance as eager tensors; a
+    traced function captures them as extra inputs, which tf2onnx then leaves
+    as inputs of the ONNX graph (a served model would need the statistics
+    fed in). Reading the layer's own ``adapt_mean`` / ``adapt_variance``
+    variables inside the call lets the converter freeze them as constants,
+    so the file takes the raw features. The computation is Keras's own.
+    """
+    ops = keras.ops
+    patched = []
+    for layer in _all_layers(model):
+        if type(layer).__name__ != "Normalization" or not hasattr(layer, "adapt_mean"):
+            continue
+        if not hasattr(layer, "_broadcast_shape") or "call" in vars(layer):
+            continue
+
+        def call(inputs: Any, layer: Any = layer) -> Any:
+            dtype = layer.compute_dtype
+            mean = ops.cast(ops.reshape(layer.adapt_mean, layer._broadcast_shape), dtype)
+            variance = ops.cast(ops.reshape(layer.adapt_variance, layer._broadcast_shape), dtype)
+            scale = ops.maximum(ops.sqrt(variance), keras.backend.epsilon())
+            x = ops.cast(inputs, dtype)
+            return (
+                ops.add(mean, ops.multiply(x, scale))
+                if layer.invert
+                else ops.divide(ops.subtract(x, mean), scale)
+            )
+
+        object.__setattr__(layer, "call", call)  # this instance only, untracked
+        patched.append(layer)
+    try:
+        yield
+    finally:
+        for layer in patched:
+            object.__delattr__(layer, "call")
+
+
+def _all_layers(model: Any) -> Iterator[Any]:
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _all_layers(layer)
 
 
 @contextlib.contextmanager
