@@ -23,6 +23,7 @@ from modelspec.cli import main
 from modelspec.keras import serving
 
 ort = pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
 ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
 needs_tensorflow = pytest.mark.skipif(

@@ -72,7 +72,6 @@ EXTRA = {
     "tf2onnx": "onnx",
     "onnx": "onnx",
     "onnxruntime": "onnx",
-    "jax2onnx": "onnx",
     "tensorflow": "tensorflow",
 }
 """Module -> the modelspec extra that installs it."""
@@ -181,6 +180,9 @@ class Checked:
 def random_batch(model: Any, seed: int = 0) -> list[Any]:
     """One random batch for each model input: floats in [-1, 1), integers 0 or 1 (valid for any vocabulary).
 
+    On the PyTorch backend Keras exports fixed shapes, every free axis made 1
+    (``keras/src/export/onnx.py``, ``litert.py``), so the batch has 1 row there.
+
     Raises:
         SpecError: The model has no inputs yet (an unbuilt ``keras.Sequential``).
     """
@@ -203,9 +205,11 @@ def random_batch(model: Any, seed: int = 0) -> list[Any]:
             ]
         )
     rng = np.random.default_rng(seed)
+    fixed = load_keras().backend.backend() == "torch"
+    rows, free = (1, 1) if fixed else (BATCH, FREE_AXIS)
     batch = []
     for tensor in inputs:
-        shape = [BATCH] + [FREE_AXIS if d is None else d for d in tuple(tensor.shape)[1:]]
+        shape = [rows] + [free if d is None else d for d in tuple(tensor.shape)[1:]]
         dtype = np.dtype(tensor.dtype)
         if dtype.kind in "iu":
             batch.append(rng.integers(0, 2, size=shape).astype(dtype))
