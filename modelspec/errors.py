@@ -116,6 +116,7 @@ CODES: dict[str, str] = {
     "double-activation": "warning: an activation applied to a softmax output",
     "noise-output": "warning: a dropout or noise layer is a model output",
     "logits-mismatch": "warning: a probability output trained with a loss that expects logits",
+    "logits-missing": "warning: an output without activation (logits) trained with a loss that expects probabilities",
     # training data and model files
     "training-config": "the spec cannot be trained as written (no `train` or `compile`, or an unavailable distribution)",
     "data-file": "the training CSV is missing, unreadable, empty or not CSV",
@@ -127,6 +128,9 @@ CODES: dict[str, str] = {
     "output-file": "an output file cannot be written",
     "plugin-import": "a module named with --plugin cannot be imported",
     "backend-missing": "Keras cannot import its backend (TensorFlow, JAX or PyTorch): install one",
+    # serving files
+    "serving-format": "a serving format this backend cannot write, a converter that is not installed, or a model Keras cannot convert",
+    "serving-mismatch": "a serving file (ONNX, TFLite, SavedModel) does not answer like the Keras model within the tolerance",
 }
 """Every problem code with its one-line meaning (listed in the README)."""
 

@@ -21,7 +21,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 IN_PLACE = ("device", "fifo", "stream")
 """Output kinds written to in place (see :func:`output_kind`)."""
@@ -224,6 +224,32 @@ def file_id(path: str | os.PathLike) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return info.st_dev, info.st_ino
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[str]:
+    """A temporary path beside ``target`` that replaces it only when the ``with`` block succeeds.
+
+    For an output that is replaced as a whole, whose writer checks it before it
+    counts (a serving file run against Keras). Only a regular file or a new
+    name is replaced: anything else (a device, a FIFO, a stream, a folder) is
+    refused, never renamed over.
+
+    Raises:
+        OSError: ``target`` is not a regular file nor a new name.
+    """
+    target = os.fspath(target)
+    kind = output_kind(target)
+    if kind not in ("new", "file"):
+        why = REFUSED.get(kind, f"it is a {kind}, not a file: this output is only written to a file")
+        raise OSError(errno.EINVAL, why, target)
+    tmp = _temp_beside(target)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def write_atomically(target: str | os.PathLike, write: Callable[[str], object]) -> None:

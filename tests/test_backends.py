@@ -83,7 +83,7 @@ def test_no_backend_is_one_line_with_the_install_command(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("modelspec: Keras cannot run: its 'tensorflow' backend cannot be imported")
-    assert "pip install 'modelspec[tensorflow]'" in lines[0] and "KERAS_BACKEND" in lines[0]
+    assert "pip install 'keras-modelspec[tensorflow]'" in lines[0] and "KERAS_BACKEND" in lines[0]
     assert not (tmp_path / "m.keras").exists()
 
 

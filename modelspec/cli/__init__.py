@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from ..errors import SpecError, UsageError
+from ..errors import SpecError, UsageError, suggest
 from ..keras.backend import BackendMissing
 from ..spec.paths import path_policy
 from ..version import __version__
@@ -28,6 +28,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own usage errors: exit 2
         self.print_usage(sys.stderr)
         self.exit(UsageError.exit_code, f"{self.prog}: error: {message}\n")
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        """A value outside the choices (a command, a --format) gets a did-you-mean, as everything else does."""
+        choices = action.choices
+        if choices is None or value in choices:
+            return
+        names = [str(c) for c in choices]
+        near = suggest(str(value), names)
+        hint = f"did you mean '{near}'? " if near else ""
+        if isinstance(action, argparse._SubParsersAction):
+            what = f"unknown command '{value}'"
+        else:
+            what = f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}: invalid choice '{value}'"
+        self.error(f"{what}; {hint}(choose from {', '.join(names)})")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,7 +68,25 @@ def parser() -> argparse.ArgumentParser:
     spec_commands.add_commands(command)
     train_commands.add_commands(command)
     export_command.add_commands(command)
+    c = command("help", "show this help, or the help of one command")
+    c.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
+    c.set_defaults(func=lambda args: _help(p, sub.choices, args.topic))
     return p
+
+
+def _help(p: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentParser], topic: str | None) -> int:
+    """``modelspec help [COMMAND]``: the same text as ``--help``."""
+    if topic is None:
+        p.print_help()
+    elif topic in commands:
+        commands[topic].print_help()
+    else:
+        near = suggest(topic, commands)
+        hint = f"did you mean '{near}'? " if near else ""
+        raise UsageError(
+            f"modelspec help: error: unknown command '{topic}'; {hint}(choose from {', '.join(commands)})"
+        )
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -174,24 +174,6 @@ def quiet_keras() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-_NOISE = (
-    "WARNING: All log messages before absl::InitializeLog()",
-    "oneDNN custom operations are on",
-    "cudart_stub.cc",
-    "Could not find cuda drivers",
-    "cpu_feature_guard.cc",
-    "This TensorFlow binary is optimized",
-    "To enable the following instructions",
-    "TF-TRT Warning",
-    "Unable to register cu",
-    "computation placer already registered",
-    "E0000 00:00:",
-    "W0000 00:00:",
-    "I0000 00:00:",
-)
-"""Start-up lines TensorFlow and absl write straight to file descriptor 2, past Python's logging."""
-
-
 @contextlib.contextmanager
 def native_output_filtered(verbose: bool) -> Iterator[None]:
     """Keep the backends' start-up lines off the terminal, unless ``--verbose`` or ``TF_CPP_MIN_LOG_LEVEL`` is set.
@@ -201,7 +183,18 @@ def native_output_filtered(verbose: bool) -> Iterator[None]:
     keeps the terminal. Lines that are not start-up noise are written out at
     the end, so a real native error is never lost.
     """
-    if verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    if verbose:  # also for the import in modelspec.keras.backend, which drops them otherwise
+        previous = os.environ.get("MODELSPEC_VERBOSE")
+        os.environ["MODELSPEC_VERBOSE"] = "1"
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("MODELSPEC_VERBOSE", None)
+            else:
+                os.environ["MODELSPEC_VERBOSE"] = previous
+        return
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         yield
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -229,19 +222,17 @@ def native_output_filtered(verbose: bool) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 sys.stderr.close()
             sys.stderr = python_stderr
+        from ..keras.backend import startup_line  # (not at import: validate never loads the keras stage)
+
         capture.seek(0)
         kept = [
             line
             for line in capture.read().decode("utf-8", "replace").splitlines()
-            if line and not _noise(line)
+            if line and not startup_line(line)
         ]
         capture.close()
         if kept:
             print("\n".join(kept), file=sys.stderr)
-
-
-def _noise(line: str) -> bool:
-    return any(marker in line for marker in _NOISE)
 
 
 def _is_fd(stream: Any, fd: int) -> bool:

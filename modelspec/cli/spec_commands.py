@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any
 
@@ -27,6 +28,7 @@ from .common import (
     write_output,
     wrote,
 )
+from .serving import add_format_option, build_format, describe
 
 
 def add_max_params(c: argparse.ArgumentParser) -> None:
@@ -59,12 +61,25 @@ def add_commands(command: Command) -> None:
         action="store_true",
         help="also fail on the nodes whose output shape could not be inferred",
     )
+    c.add_argument(
+        "--only-specs",
+        action="store_true",
+        help="skip YAML files that do not declare 'modelspec:' at the top level (other YAML in a "
+        "repository: CI, pre-commit); no spec at all is then not an error",
+    )
     add_spec_options(c)
     c.set_defaults(func=validate)
 
-    c = command("build", "compile a spec and save the Keras model")
+    c = command("build", "compile a spec and save the Keras model (or a checked ONNX, TFLite or SavedModel)")
     c.add_argument("spec", metavar="SPEC")
-    c.add_argument("-o", "--output", required=True, metavar="MODEL.keras", help="where to save the model")
+    c.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL.keras",
+        help="where to save the model: MODEL.keras, MODEL.onnx, MODEL.tflite, or a folder with --format saved_model",
+    )
+    add_format_option(c)
     c.add_argument("--summary", action="store_true", help="print the Keras summary")
     add_max_params(c)
     add_spec_options(c)
@@ -110,6 +125,10 @@ def validate(args: argparse.Namespace) -> int:
     objects = load_plugins(args.plugin)
     params = spec_params(args)
     files = spec_files(args.specs)
+    if args.only_specs:
+        files = [path for path in files if declares_spec(path)]
+        if not files:
+            return EXIT_OK
     if not files:
         print(
             f"modelspec validate: no spec files (*.yaml, *.yml) in {', '.join(args.specs)}", file=sys.stderr
@@ -142,32 +161,51 @@ def validate(args: argparse.Namespace) -> int:
     return status if failed else EXIT_OK
 
 
-def _build_model(args: argparse.Namespace, output: str | None = None) -> Any:
+_DECLARES = re.compile(rb"^[\"']?modelspec[\"']?[ \t]*:", re.MULTILINE)
+
+
+def declares_spec(path: str) -> bool:
+    """Whether a YAML file has a top-level ``modelspec:`` key (read as text; a file that cannot be read is kept,
+    so that ``validate`` reports why)."""
+    from ..source import MAX_BYTES
+
+    if not os.path.isfile(path):  # a FIFO or device is never opened here (it could block)
+        return True
+    try:
+        with open(path, "rb") as f:
+            return bool(_DECLARES.search(f.read(MAX_BYTES + 1)))
+    except OSError:
+        return True
+
+
+def _build_model(args: argparse.Namespace, output: str | None = None) -> tuple[Any, Any]:
     spec, graph, _, objects = load_graph(args, copies=1)  # the memory guard, before Keras allocates anything
     if output is not None:
         refuse_inputs("build", {"the output": output}, spec_inputs(spec))
     quiet_keras()
     from ..keras import to_keras
 
-    return to_keras(graph, objects)
+    return to_keras(graph, objects), graph
 
 
 def build(args: argparse.Namespace) -> int:
-    from ..files import write_atomically
-
     refuse_inputs("build", {"the output": args.output}, {"the spec": args.spec})
-    keras_output("build", args.output)
-    model = _build_model(args, args.output)
+    fmt = build_format("build", args.output, args.format)  # an impossible format: refused before any work
+    if fmt is None:
+        keras_output("build", args.output)
+    model, graph = _build_model(args, args.output)
     if args.summary:
         model.summary()
+    if fmt is not None:
+        from ..keras.serving import export_checked
 
-    def save(tmp: str) -> None:  # Keras saves to a name ending in .keras; a device's (-o /dev/null) need not
-        named = tmp if tmp.endswith(".keras") else tmp + ".keras"
-        model.save(named)
-        if named != tmp:
-            os.replace(named, tmp)
+        checked = export_checked(model, args.output, fmt)
+        wrote(f"wrote {describe(checked)}", args.output)
+        return EXIT_OK
+    from ..training.modelfile import built_metadata, save_model
 
-    write_output(args.output, "model", lambda p: write_atomically(p, save))
+    metadata = built_metadata(args.spec, graph)
+    write_output(args.output, "model", lambda p: save_model(model, metadata, p))
     size = f"{model.count_params():,} parameters" if model.built else "unbuilt: no weights until first called"
     wrote(f"wrote {args.output} ({size})", args.output)
     return EXIT_OK
@@ -175,7 +213,7 @@ def build(args: argparse.Namespace) -> int:
 
 def summary(args: argparse.Namespace) -> int:
     if args.keras:
-        _build_model(args).summary()
+        _build_model(args)[0].summary()
         return EXIT_OK
     from ..analysis.summary import summary_text
 

@@ -7,6 +7,7 @@ Nothing here imports Keras, TensorFlow, pandas or matplotlib at import time:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -31,6 +32,7 @@ from .common import (
     write_outputs,
     wrote,
 )
+from .serving import add_export_option, describe, export_paths
 
 
 def add_commands(command: Command) -> None:
@@ -52,6 +54,7 @@ def add_commands(command: Command) -> None:
     )
     c.add_argument("--distribution", choices=DISTRIBUTIONS, help="override train.distribution")
     c.add_argument("-q", "--quiet", action="store_true", help="no Keras progress bars while fitting")
+    add_export_option(c)
     c.add_argument(
         "--overwrite",
         action="store_true",
@@ -168,6 +171,8 @@ def train(args: argparse.Namespace) -> int:
     keras_output("train", output)
     history, curves = _beside(output, ".history.csv"), _beside(output, ".curves.png")
     outputs = {"the model": output, "the history": history, "the learning curves": curves}
+    exports = export_paths(output, args.export)  # a format this backend cannot write: refused before training
+    outputs |= {f"the {fmt} file": path for fmt, path in exports.items()}
     given = {"the spec": args.spec, "the training data (--data)": args.data}
     refuse_inputs("train", outputs, given)
     from ..api import TRAINING_COPIES
@@ -175,8 +180,12 @@ def train(args: argparse.Namespace) -> int:
     spec, graph, _, objects = load_graph(args, copies=TRAINING_COPIES)  # the guard: before Keras allocates
     refuse_inputs("train", outputs, {**given, **spec_inputs(spec)})
     check_folder(output, "--output")
-    # Three outputs written as one: a device or FIFO cannot take part (nothing written to it can be taken back).
-    refuse_folders({what.removeprefix("the "): path for what, path in outputs.items()}, in_place=False)
+    # Several outputs written as one: a device or FIFO cannot take part (nothing written to it can be taken back).
+    folders = {p for f, p in exports.items() if f == "saved_model"}  # a SavedModel is a folder
+    refuse_folders(
+        {what.removeprefix("the "): path for what, path in outputs.items() if path not in folders},
+        in_place=False,
+    )
     quiet_keras()
     from ..training import fit, save_model, write_curves, write_history
 
@@ -203,15 +212,21 @@ def train(args: argparse.Namespace) -> int:
     if not result.chief:
         print("not the chief worker of this multi-worker run: nothing written")
         return EXIT_OK
-    # All three or none: each is written beside its target, then all are moved in.
-    write_outputs(
-        [
-            (output, "model", lambda p: save_model(result.model, result.metadata, p)),
-            (history, "history", lambda p: write_history(p, result.history)),
-            (curves, "learning curves", lambda p: write_curves(p, result.history, result.model.name)),
-        ]
-    )
+    # All or none: each is written beside its target (serving files checked against Keras), then all are moved in.
+    with contextlib.ExitStack() as stack:
+        from ..keras.serving import exported
+
+        served = [stack.enter_context(exported(result.model, path, fmt)) for fmt, path in exports.items()]
+        write_outputs(
+            [
+                (output, "model", lambda p: save_model(result.model, result.metadata, p)),
+                (history, "history", lambda p: write_history(p, result.history)),
+                (curves, "learning curves", lambda p: write_curves(p, result.history, result.model.name)),
+            ]
+        )
     print(f"wrote {output} ({result.model.count_params():,} parameters), {history}, {curves}")
+    for checked in served:
+        print(f"wrote {describe(checked)}")
     return EXIT_OK
 
 

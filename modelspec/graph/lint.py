@@ -12,7 +12,10 @@ The checks:
 * a dropout or noise layer as a model output (at training time the outputs,
   and so the loss, are randomly perturbed);
 * a softmax or sigmoid output trained with a loss told ``from_logits: true``
-  (the loss applies the activation a second time).
+  (the loss applies the activation a second time);
+* the opposite: a ``Dense`` output without activation (logits) trained with a
+  cross-entropy loss not told ``from_logits: true`` (the loss reads the
+  logits as probabilities).
 """
 
 from __future__ import annotations
@@ -115,13 +118,11 @@ def _outputs(graph: Graph) -> dict[str, Node]:
     return {key: graph.node(ref.name) for key, ref in keyed if isinstance(ref, Ref) and ref.index is None}
 
 
-@check
-def _double_activation(graph: Graph) -> list[Problem]:
-    """A probability output trained with a loss that expects logits."""
+def _losses(graph: Graph) -> list[tuple[Node, Any, Any]]:
+    """(output node, its loss as written, where the loss is written) for each output whose loss is plain to see."""
     outputs = _outputs(graph)
     loss = graph.compile.get("loss") if graph.compile is not None else None
     at = graph.origin.at("compile", "loss")
-    pairs: list[tuple[Node | None, Any, Any]]
     if loss is None:
         return []
     if per_output(loss):
@@ -130,9 +131,52 @@ def _double_activation(graph: Graph) -> list[Problem]:
         pairs = [(next(iter(outputs.values())), loss, at)]
     else:
         return []
+    return [(node, value, place) for node, value, place in pairs if node is not None]
+
+
+_PROBABILITY_LOSSES = frozenset({
+    "categoricalcrossentropy", "sparsecategoricalcrossentropy", "binarycrossentropy",
+    "categoricalfocalcrossentropy", "binaryfocalcrossentropy",
+})  # fmt: skip
+"""Cross-entropy losses, spelled without case and underscores, that read probabilities unless told ``from_logits``."""
+
+
+@check
+def _logits_without_from_logits(graph: Graph) -> list[Problem]:
+    """A Dense output without activation (logits) trained with a cross-entropy that expects probabilities."""
     problems = []
-    for node, value, place in pairs:
-        if node is None or not isinstance(value, dict) or value.get("from_logits") is not True:
+    for node, value, place in _losses(graph):
+        name = value if isinstance(value, str) else value.get("type") if isinstance(value, dict) else None
+        if not isinstance(name, str) or name.replace("_", "").lower() not in _PROBABILITY_LOSSES:
+            continue
+        if node.type != "Dense" or node.args.get("activation") not in (None, "linear"):
+            continue
+        if isinstance(value, dict) and value.get("from_logits") is True:
+            continue
+        problems.append(
+            place.problem(
+                "logits-missing",
+                f"the output {node.label} has no activation, so it gives logits (line {node.origin.line}), "
+                f"but the loss {name!r} reads probabilities: it is not told from_logits: true",
+                f"write the loss as {{type: {_class_name(name)}, from_logits: true}}, or give the output an "
+                "activation (softmax, or sigmoid for binary_crossentropy)",
+                severity="warning",
+            )
+        )
+    return problems
+
+
+def _class_name(loss: str) -> str:
+    """``sparse_categorical_crossentropy`` -> ``SparseCategoricalCrossentropy``."""
+    return "".join(part[:1].upper() + part[1:] for part in loss.split("_")) if "_" in loss else loss
+
+
+@check
+def _double_activation(graph: Graph) -> list[Problem]:
+    """A probability output trained with a loss that expects logits."""
+    problems = []
+    for node, value, place in _losses(graph):
+        if not isinstance(value, dict) or value.get("from_logits") is not True:
             continue
         activation = _activation(node)
         if activation in _PROBABILITY_ACTIVATIONS:

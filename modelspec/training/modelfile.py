@@ -33,15 +33,40 @@ def save_model(model: Any, metadata: dict[str, Any], path: str | os.PathLike) ->
 
     Keras writes the file; the metadata is appended as one more zip entry
     before the file replaces ``path``, so a failure leaves ``path`` as it was.
+    The optimizer's variables are made first when they do not exist yet (a
+    model built but never trained): saved with only its step counter, Keras
+    would warn on loading that it skips them.
     """
     text = json.dumps(metadata, indent=1, sort_keys=True)
+    optimizer = getattr(model, "optimizer", None)
+    if model.built and optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
 
     def write(tmp: str) -> None:
-        model.save(tmp)
-        with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        # Keras saves only to a name ending in .keras; the temporary file of a device (-o /dev/null) need not.
+        named = tmp if tmp.endswith(".keras") else tmp + ".keras"
+        model.save(named)
+        with zipfile.ZipFile(named, "a", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(METADATA, text)
+        if named != tmp:
+            os.replace(named, tmp)
 
     write_atomically(path, write)
+
+
+def built_metadata(spec: str, graph: Any) -> dict[str, Any]:
+    """The ``modelspec.json`` of a model written by ``modelspec build``: never trained, so no columns or labels.
+
+    ``predict`` and ``evaluate`` read it to say what is missing and which
+    command makes it (:func:`read_metadata`).
+    """
+    return {
+        "format": METADATA_FORMAT,
+        "trained": False,
+        "spec": spec,
+        "inputs": list(graph.inputs),
+        "outputs": graph.output_names(),
+    }
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -74,12 +99,28 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raw = read_member(archive, METADATA, name)
     try:
         metadata = json.loads(raw.decode("utf-8"))
-        problem = _check_metadata(metadata)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # the file may come from anywhere
-        problem = f"not JSON ({clipped(e)[:200]})"
+        raise fail(f"the model's {METADATA} is damaged: not JSON ({clipped(e)[:200]})") from None
+    _untrained(metadata, fail, name)
+    try:
+        problem = _check_metadata(metadata)
+    except (ValueError, RecursionError) as e:
+        problem = clipped(e)[:200]
     if problem:
         raise fail(f"the model's {METADATA} is damaged: {problem}")
     return metadata
+
+
+def _untrained(metadata: Any, fail: Any, name: str) -> None:
+    """A model written by ``modelspec build``: say what ``predict`` lacks and which command makes it."""
+    if isinstance(metadata, dict) and metadata.get("trained") is False:
+        spec = metadata.get("spec") if isinstance(metadata.get("spec"), str) else "SPEC"
+        raise fail(
+            "the model was written by `modelspec build` and never trained: it has no feature columns, "
+            "target columns or label names, which come from the training data",
+            f"train it: `modelspec train {spec[:200]} -o {name}`; or load it with keras.saving.load_model "
+            "and call model.predict on arrays",
+        )
 
 
 def _check_metadata(m: Any) -> str | None:
