@@ -121,6 +121,11 @@ CODES: dict[str, str] = {
     "output-file": "an output file cannot be written",
     "plugin-import": "a module named with --plugin cannot be imported",
     "backend-missing": "Keras cannot import its backend (TensorFlow, JAX or PyTorch): install one",
+    # sweeps
+    "sweep-key": "a `sweep.space` key is not variant, a declared param, or a train/compile setting",
+    "sweep-choice": "a `sweep.space` choice is empty, malformed, or holds a value the spec cannot take",
+    "sweep-objective": "the sweep's objective is not a metric the training reports",
+    "sweep-storage": "the sweep's storage (a journal file, or a database URL) cannot be opened",
 }
 """Every problem code with its one-line meaning (listed in the README)."""
 
