@@ -277,13 +277,15 @@ class _SweepChecker(Collector):
         if wrong is not None:
             self.error(at, "sweep-key", wrong[0], wrong[1], key=True)
             return
+        said: set[str] = set()
         for i, candidate in enumerate(choice.candidates()):
             patched = with_value(section, path[1:], candidate)
             if holds_expression(patched):
                 continue  # checked once expanded, when a trial builds it
             where = at.at(i) if choice.kind == "categorical" else at.at(choice.kind, i)
             refused = self.refused(root, patched)
-            if refused is not None:
+            if refused is not None and refused[0] not in said:  # an unknown argument once, not per value
+                said.add(refused[0])
                 self.error(where, "sweep-choice", f"{key} = {shown(candidate)}: {refused[0]}", refused[1])
                 if choice.kind != "categorical":
                     return  # both ends of a range are refused alike
@@ -310,7 +312,7 @@ class _SweepChecker(Collector):
             if isinstance(part, int) or part not in model.model_fields:
                 fields = list(model.model_fields)
                 return (
-                    f"{format_path(path[: depth + 1])}: {shown(str(part))} is not a key of '{format_path(path[:depth])}'",
+                    f"{shown(str(part))} is not a key of '{format_path(path[:depth])}'",
                     self.near.hint(
                         str(part), fields, f"fields:{model.__name__}", f"its keys: {', '.join(fields)}"
                     ),
