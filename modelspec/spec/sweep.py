@@ -59,6 +59,19 @@ class Choice:
         kind = int if self.kind == "int" else float
         return [kind(self.low), kind(self.high)]
 
+    def holds(self, value: Any) -> bool:
+        """Whether ``value`` is one of the choices (on a range's step, when it has one)."""
+        if self.kind == "categorical":
+            return any(value == v and type(value) is type(v) for v in self.values)
+        if isinstance(value, bool) or not isinstance(value, int if self.kind == "int" else (int, float)):
+            return False
+        if not self.low <= value <= self.high:
+            return False
+        if self.step is None:
+            return True
+        steps = (value - self.low) / self.step
+        return abs(steps - round(steps)) < 1e-9
+
     def grid(self) -> list[Any] | None:
         """Every value, for the grid sampler; None for a continuous range."""
         if self.kind == "categorical":
@@ -344,3 +357,37 @@ class _SweepChecker(Collector):
         partial = ModelSpec.model_construct(layers=[], **{root: part})
         found = [p for p in check_spec(partial, self.custom) if p.severity == "error"]
         return (found[0].message, found[0].hint) if found else None
+
+
+def written_point(spec: ModelSpec, space: dict[str, Choice], params: dict[str, Any]) -> dict[str, Any]:
+    """The point the spec itself stands for, on the keys where it lies in the space.
+
+    A sweep's first trial: the spec as written is measured, so the best point
+    found is never worse (by the objective) than the untuned spec. A variant is
+    taken when its overrides change nothing; a value written as an expression
+    is left to the sampler.
+
+    Args:
+        spec: The spec (not expanded).
+        space: Its space.
+        params: Params fixed outside the space (``--set``).
+    """
+    values = {**spec.params, **params}
+    data = spec.to_data()
+    point: dict[str, Any] = {}
+    for key, choice in space.items():
+        path = key_path(key)
+        if path[0] == "variant":
+            same = [v for v in choice.values if all(values.get(k) == x for k, x in spec.variants[v].items())]
+            if same:
+                point[key] = same[0]
+            continue
+        if path[0] == "params":
+            value = values.get(path[1])
+        else:
+            value = data
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+        if not holds_expression(value) and choice.holds(value):
+            point[key] = value
+    return point

@@ -23,7 +23,7 @@ from ..errors import Problem, SpecError
 from ..source import Source, read_source
 from ..spec import ModelSpec, to_spec
 from ..spec.paths import current_policy, is_outside, path_policy, resolve
-from ..spec.sweep import Choice, default_direction, read_space, timeout_seconds
+from ..spec.sweep import Choice, default_direction, read_space, timeout_seconds, written_point
 from . import outputs
 from .study import HOST, distributions, fail_dead_trials, is_url, make_pruner, make_sampler, open_storage
 from .trial import Pipeline, monitored, objective_value, point_spec, pruning_callback
@@ -208,6 +208,10 @@ def run(sweep: Sweep) -> SweepResult:
     source, spec = read_sweep_spec(sweep.spec_path, sweep.objects)
     os.makedirs(os.path.join(sweep.output, "models"), exist_ok=True)
     study = _load(sweep, spec, worker=0)
+    if not study.get_trials(deepcopy=False):  # a new study starts from the spec as written
+        first = written_point(spec, read_space(spec), sweep.params)
+        if first:
+            study.enqueue_trial(first, user_attrs={"written": True})
     stale = fail_dead_trials(study)
     if stale and sweep.progress:
         print(
@@ -337,28 +341,40 @@ def _work(sweep: Sweep, worker: int, source: Source, spec: ModelSpec, study: Any
         except KeyboardInterrupt:
             trial.set_user_attr("problem", "interrupted (Ctrl-C)")
             trial.set_user_attr("seconds", time.perf_counter() - t0)
-            study.tell(trial, state=TrialState.FAIL)
+            _tell(study, trial, None, TrialState.FAIL)
             raise
         except SpecError:  # the sweep itself is wrong (its objective): stop, the trial failed
             trial.set_user_attr("seconds", time.perf_counter() - t0)
-            study.tell(trial, state=TrialState.FAIL)
+            _tell(study, trial, None, TrialState.FAIL)
             raise
         seconds = time.perf_counter() - t0
         trial.set_user_attr("seconds", seconds)
         if problem:
             trial.set_user_attr("problem", problem)
-        if state is TrialState.COMPLETE:
-            study.tell(trial, value)
-        elif state is TrialState.PRUNED:
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            study.tell(trial, state=TrialState.FAIL)
+        done = _tell(study, trial, value if state is TrialState.COMPLETE else None, state)
         _keep_best_models(study, sweep.output)
         if sweep.progress:
             print(
                 _line(study, trial.number, trial.params, state, value, s.objective, seconds, problem),
                 flush=True,
             )
+        if done:
+            return
+
+
+def _tell(study: Any, trial: Any, value: float | None, state: Any) -> bool:
+    """Tell Optuna a trial's end; True when the sampler has nothing left (the grid is done).
+
+    The grid sampler stops the study when its last point is told, with ``study.stop()``, which
+    Optuna allows inside ``optimize`` only; the trial's state is stored before that.
+    """
+    try:
+        study.tell(trial, value, state=state)
+    except RuntimeError as e:
+        if "Study.stop" not in str(e):
+            raise
+        return True
+    return False
 
 
 def _trial(
