@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -76,6 +77,9 @@ def write(folder: pathlib.Path, sweep: str, *, epochs: int = 6, lr: float = 0.01
 
 
 def study_trials(storage: str, name: str = "spec") -> list:
+    storage = storage.replace(
+        "postgresql://", "postgresql+psycopg2://"
+    )  # SQLAlchemy 2.1 defaults to psycopg 3
     if "://" not in storage:
         from optuna.storages.journal import JournalFileBackend
 
@@ -115,7 +119,11 @@ def test_a_sweep_writes_every_output_and_its_best_point_trains_at_least_as_well(
     best = done.loc[done["objective"].idxmax()]
     # The first trial is the spec as written (base variant, its width, dropout and rate).
     first = table.iloc[0]
-    assert (first["params.width"], first["variant"], first["compile.optimizer.learning_rate"]) == (16, "base", 0.01)
+    assert (first["params.width"], first["variant"], first["compile.optimizer.learning_rate"]) == (
+        16,
+        "base",
+        0.01,
+    )
 
     monkeypatch.chdir(spec.parent)
     untuned = modelspec.train(spec, verbose=0).test_metrics["accuracy"]
@@ -191,7 +199,9 @@ def test_a_poor_trial_is_pruned(tmp_path):
 
 
 def test_an_objective_training_does_not_report_stops_the_sweep_at_its_line(tmp_path):
-    spec = write(tmp_path, "  objective: val_acuracy\n  trials: 3\n  space:\n    params.width: [4, 8]\n", epochs=1)
+    spec = write(
+        tmp_path, "  objective: val_acuracy\n  trials: 3\n  space:\n    params.width: [4, 8]\n", epochs=1
+    )
     with pytest.raises(modelspec.SpecError) as info:
         modelspec.sweep(spec)
     problem = info.value.problems[0]
@@ -232,10 +242,14 @@ def test_the_command_line_refuses_a_spec_without_a_sweep_and_a_space_key_fixed_t
     assert not (tmp_path / "spec.sweep").exists()
 
 
-def test_two_workers_share_a_journal_without_losing_a_trial(tmp_path, capsys):
-    spec = write(tmp_path, "  objective: val_accuracy\n  trials: 4\n  space:\n    params.width: {int: [4, 32]}\n", epochs=2)
+def test_two_workers_share_a_journal_without_losing_a_trial(tmp_path, capfd):
+    spec = write(
+        tmp_path,
+        "  objective: val_accuracy\n  trials: 4\n  space:\n    params.width: {int: [4, 32]}\n",
+        epochs=2,
+    )
     assert main(["sweep", str(spec), "--workers", "2"]) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out  # the workers' progress lines come from their own processes
     trials = study_trials(str(tmp_path / "spec.sweep" / "journal"))
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
     assert all(t.state.name == "COMPLETE" for t in trials)
@@ -255,7 +269,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def postgres(tmp_path):
+def postgres():
     """A PostgreSQL server of this machine's packages, on a free localhost port, as an unprivileged user."""
     pytest.importorskip("psycopg2", reason="psycopg2 is not installed (pip install psycopg2-binary)")
     if PG_BIN is None or not (PG_BIN / "initdb").exists():
@@ -269,17 +283,26 @@ def postgres(tmp_path):
             if made.returncode != 0:
                 pytest.skip(f"cannot create a user to run PostgreSQL as: {made.stderr.decode().strip()}")
         as_user = ["runuser", "-u", user, "--"]
-    data = tmp_path / "pg"
-    data.mkdir()
-    os.chmod(tmp_path, 0o755)
+    # Its own folder under the system's temporary folder: pytest's are private to the user running the tests.
+    data = pathlib.Path(tempfile.mkdtemp(prefix="modelspec-pg-"))
     if user is not None:
         shutil.chown(data, user)
     port = _free_port()
-    run = lambda *args: subprocess.run([*as_user, *map(str, args)], capture_output=True, text=True, timeout=120)  # noqa: E731
+    run = lambda *args: subprocess.run(
+        [*as_user, *map(str, args)], capture_output=True, text=True, timeout=120
+    )  # noqa: E731
     made = run(PG_BIN / "initdb", "-D", data, "-U", "sweep", "--auth=trust", "-E", "UTF8")
     assert made.returncode == 0, made.stderr
     started = run(
-        PG_BIN / "pg_ctl", "-D", data, "-l", data / "log", "-w", "-o", f"-p {port} -k {data} -h 127.0.0.1", "start"
+        PG_BIN / "pg_ctl",
+        "-D",
+        data,
+        "-l",
+        data / "log",
+        "-w",
+        "-o",
+        f"-p {port} -k {data} -h 127.0.0.1",
+        "start",
     )
     assert started.returncode == 0, started.stderr + (data / "log").read_text()
     try:
@@ -288,10 +311,15 @@ def postgres(tmp_path):
         yield f"postgresql://sweep@127.0.0.1:{port}/studies"
     finally:
         run(PG_BIN / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_two_workers_share_one_study_on_postgresql(tmp_path, postgres):
-    spec = write(tmp_path, "  objective: val_accuracy\n  trials: 4\n  space:\n    params.width: {int: [4, 32]}\n", epochs=2)
+    spec = write(
+        tmp_path,
+        "  objective: val_accuracy\n  trials: 4\n  space:\n    params.width: {int: [4, 32]}\n",
+        epochs=2,
+    )
     t0 = time.perf_counter()
     result = modelspec.sweep(spec, workers=2, storage=postgres, study="iris-pg")
     assert time.perf_counter() - t0 < 600

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Problem, SpecError
+from ..errors import Origin, Problem, SpecError
 from ..source import Source, read_source
 from ..spec import ModelSpec, to_spec
 from ..spec.paths import current_policy, is_outside, path_policy, resolve
@@ -86,6 +86,7 @@ class Sweep:
     objects: dict[str, Any]
     pipeline: Pipeline
     progress: bool = False
+    storage_from_spec: bool = False
     allow_outside: bool = False
     overwrite: bool = False
 
@@ -164,6 +165,7 @@ def plan(
         )
     stem = os.path.splitext(os.path.basename(spec_path))[0]
     folder = output or os.path.join(os.path.dirname(spec_path), f"{stem}.sweep")
+    from_spec = storage is None and sweep.storage is not None
     if storage is None and sweep.storage is not None:
         storage = sweep.storage
         if not is_url(storage):
@@ -193,6 +195,7 @@ def plan(
         objects=dict(objects),
         pipeline=pipeline,
         progress=progress,
+        storage_from_spec=from_spec,
         allow_outside=policy.allow_outside,
         overwrite=policy.overwrite,
     )
@@ -294,7 +297,9 @@ def _load(sweep: Sweep, spec: ModelSpec, worker: int) -> Any:
     seed = None if s.seed is None else s.seed + worker
     epochs = spec.train.epochs if spec.train is not None and isinstance(spec.train.epochs, int) else 10
     return optuna.create_study(
-        storage=open_storage(sweep.storage, at.at("storage")),
+        storage=open_storage(
+            sweep.storage, at.at("storage") if sweep.storage_from_spec else Origin(None, ("--storage",))
+        ),
         study_name=sweep.study,
         direction=s.direction or default_direction(s.objective),
         sampler=make_sampler(s.sampler, seed, space, at.at("sampler")),

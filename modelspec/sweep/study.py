@@ -35,7 +35,7 @@ def open_storage(storage: str, at: Origin) -> Any:
 
     try:
         if is_url(storage):
-            return optuna.storages.RDBStorage(storage, engine_kwargs={"pool_pre_ping": True})
+            return optuna.storages.RDBStorage(_driver(storage), engine_kwargs={"pool_pre_ping": True})
         from optuna.storages.journal import JournalFileBackend
 
         os.makedirs(os.path.dirname(os.path.abspath(storage)), exist_ok=True)
@@ -49,6 +49,15 @@ def open_storage(storage: str, at: Origin) -> Any:
                 )
             ]
         ) from None
+
+
+def _driver(url: str) -> str:
+    """``postgresql://`` through psycopg2 where it is the driver installed (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is None:
+        if importlib.util.find_spec("psycopg2") is not None:
+            return f"postgresql+psycopg2{sep}{rest}"
+    return url
 
 
 def distributions(space: dict[str, Choice]) -> dict[str, Any]:
