@@ -288,9 +288,10 @@ def postgres():
     if user is not None:
         shutil.chown(data, user)
     port = _free_port()
-    run = lambda *args: subprocess.run(
-        [*as_user, *map(str, args)], capture_output=True, text=True, timeout=120
-    )  # noqa: E731
+
+    def run(*args):
+        return subprocess.run([*as_user, *map(str, args)], capture_output=True, text=True, timeout=120)
+
     made = run(PG_BIN / "initdb", "-D", data, "-U", "sweep", "--auth=trust", "-E", "UTF8")
     assert made.returncode == 0, made.stderr
     started = run(

@@ -54,9 +54,12 @@ def open_storage(storage: str, at: Origin) -> Any:
 def _driver(url: str) -> str:
     """``postgresql://`` through psycopg2 where it is the driver installed (SQLAlchemy 2.1 defaults to psycopg 3)."""
     scheme, sep, rest = url.partition("://")
-    if scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is None:
-        if importlib.util.find_spec("psycopg2") is not None:
-            return f"postgresql+psycopg2{sep}{rest}"
+    if (
+        scheme in ("postgresql", "postgres")
+        and importlib.util.find_spec("psycopg") is None
+        and importlib.util.find_spec("psycopg2") is not None
+    ):
+        return f"postgresql+psycopg2{sep}{rest}"
     return url
 
 
