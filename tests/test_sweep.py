@@ -13,6 +13,7 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -329,3 +330,35 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, postgres):
     assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers wrote trials into the one study
     assert result.best_trial in {0, 1, 2, 3} and (tmp_path / "spec.sweep" / "best.keras").exists()
     assert not (tmp_path / "spec.sweep" / "journal").exists()
+
+
+def test_ctrl_c_fails_the_running_trial_and_keeps_what_finished(tmp_path):
+    spec = write(tmp_path, "  objective: val_accuracy\n  trials: 50\n  space:\n    params.width: {int: [4, 32]}\n", epochs=40)
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(modelspec.__file__).parent.parent)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelspec", "sweep", str(spec)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = process.stdout.readline()  # the first trial's progress line: one trial has finished
+        assert first.startswith("trial   0 complete"), first + process.stderr.read()
+        time.sleep(3)  # into the second trial's training
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "modelspec: interrupted" in err and "Traceback" not in err
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "spec.sweep" / "trials.csv")
+    assert table.iloc[0]["state"] == "COMPLETE"
+    assert "RUNNING" not in set(table["state"])  # the trial Ctrl-C stopped is failed, not left running
+    failed = table[table["state"] == "FAIL"]
+    assert len(failed) <= 1 and all("interrupted" in p for p in failed["problem"])
+    assert (tmp_path / "spec.sweep" / "best.keras").exists()

@@ -150,6 +150,7 @@ def plan(
                 )
             ]
         )
+    pipeline.check(spec, objects, params, variant)  # the spec as written: its own mistakes, before any trial
     trials = trials or sweep.trials
     timeout = timeout_seconds(sweep.timeout)
     if trials is None and timeout is None:
@@ -334,23 +335,27 @@ def _work(sweep: Sweep, worker: int, source: Source, spec: ModelSpec, study: Any
     while True:
         if sweep.timeout is not None and time.monotonic() - started >= sweep.timeout:
             return
-        with _locked(sweep.output):
-            if sweep.trials is not None and len(study.get_trials(deepcopy=False)) >= sweep.trials:
-                return
-            trial = study.ask(dists)
-            trial.set_user_attr("host", HOST)
-            trial.set_user_attr("pid", os.getpid())
+        trial = None
         t0 = time.perf_counter()
         try:
+            with _locked(sweep.output):
+                if sweep.trials is not None and len(study.get_trials(deepcopy=False)) >= sweep.trials:
+                    return
+                trial = study.ask(dists)
+                trial.set_user_attr("host", HOST)
+                trial.set_user_attr("pid", os.getpid())
+            t0 = time.perf_counter()
             state, value, problem = _trial(sweep, source, spec, space, trial, s.objective, direction)
         except KeyboardInterrupt:
-            trial.set_user_attr("problem", "interrupted (Ctrl-C)")
-            trial.set_user_attr("seconds", time.perf_counter() - t0)
-            _tell(study, trial, None, TrialState.FAIL)
+            if trial is not None:  # asked for: it must not stay RUNNING
+                trial.set_user_attr("problem", "interrupted (Ctrl-C)")
+                trial.set_user_attr("seconds", time.perf_counter() - t0)
+                _tell(study, trial, None, TrialState.FAIL)
             raise
         except SpecError:  # the sweep itself is wrong (its objective): stop, the trial failed
-            trial.set_user_attr("seconds", time.perf_counter() - t0)
-            _tell(study, trial, None, TrialState.FAIL)
+            if trial is not None:
+                trial.set_user_attr("seconds", time.perf_counter() - t0)
+                _tell(study, trial, None, TrialState.FAIL)
             raise
         seconds = time.perf_counter() - t0
         trial.set_user_attr("seconds", seconds)
