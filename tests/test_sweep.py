@@ -333,7 +333,11 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, postgres):
 
 
 def test_ctrl_c_fails_the_running_trial_and_keeps_what_finished(tmp_path):
-    spec = write(tmp_path, "  objective: val_accuracy\n  trials: 50\n  space:\n    params.width: {int: [4, 32]}\n", epochs=40)
+    spec = write(
+        tmp_path,
+        "  objective: val_accuracy\n  trials: 50\n  space:\n    params.width: {int: [4, 32]}\n",
+        epochs=40,
+    )
     env = {**os.environ, "PYTHONPATH": str(pathlib.Path(modelspec.__file__).parent.parent)}
     process = subprocess.Popen(
         [sys.executable, "-m", "modelspec", "sweep", str(spec)],
@@ -354,6 +358,7 @@ def test_ctrl_c_fails_the_running_trial_and_keeps_what_finished(tmp_path):
             process.kill()
     assert process.returncode == 130, err
     assert "modelspec: interrupted" in err and "Traceback" not in err
+    assert "wrote " in out  # the outputs of what finished
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "spec.sweep" / "trials.csv")
