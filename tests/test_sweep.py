@@ -367,3 +367,54 @@ def test_ctrl_c_fails_the_running_trial_and_keeps_what_finished(tmp_path):
     failed = table[table["state"] == "FAIL"]
     assert len(failed) <= 1 and all("interrupted" in p for p in failed["problem"])
     assert (tmp_path / "spec.sweep" / "best.keras").exists()
+
+
+def test_checking_a_sweep_imports_no_optuna_keras_or_pandas():
+    script = (
+        "import sys; from modelspec.cli import main; code = main(['validate', 'specs/iris_sweep.yaml']);"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'optuna', 'keras', 'tensorflow', 'pandas', 'numpy', 'sqlalchemy', 'matplotlib'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SPECS.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=SPECS.parent, env=env, capture_output=True, text=True
+    )
+    assert done.stdout.strip().endswith("0 []"), done.stdout + done.stderr
+
+
+def test_choices_grids_durations_and_the_written_point():
+    from modelspec.spec.sweep import read_choice, timeout_seconds, written_point
+
+    dropout = read_choice({"float": [0.0, 0.4], "step": 0.1})[0]
+    assert dropout.grid() == [0.0, 0.1, 0.2, 0.3, 0.4] and dropout.holds(0.1) and not dropout.holds(0.15)
+    width = read_choice({"int": [4, 16], "step": 4})[0]
+    assert width.grid() == [4, 8, 12, 16] and width.holds(8) and not width.holds(6) and not width.holds(8.0)
+    assert read_choice({"float": [1e-4, 1e-1], "log": True})[0].grid() is None
+    assert read_choice({"int": [1, 5], "log": True, "step": 2})[1].startswith("a range takes log or step")
+    assert [timeout_seconds(t) for t in (90, "90s", "30m", "2h", "1.5h")] == [90, 90, 1800, 7200, 5400]
+    with pytest.raises(ValueError, match="duration"):
+        timeout_seconds("two hours")
+    from modelspec.source import read_source
+    from modelspec.spec import to_spec
+    from modelspec.spec.sweep import read_space
+
+    spec, _ = to_spec(read_source(SPECS / "iris_sweep.yaml"))
+    point = written_point(spec, read_space(spec), {})
+    assert point == {
+        "params.width": 16,
+        "params.dropout": 0.1,
+        "variant": "base",
+        "compile.optimizer.learning_rate": 0.01,
+    }
+    assert (
+        written_point(spec, read_space(spec), {"width": 100}).get("params.width") is None
+    )  # outside the range
+
+
+def test_a_storage_that_cannot_be_reached_is_reported_at_the_option(tmp_path):
+    spec = write(tmp_path, "  objective: val_accuracy\n  trials: 2\n  space:\n    params.width: [4, 8]\n")
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.sweep(spec, storage=f"postgresql://someone:secret@127.0.0.1:{_free_port()}/studies")
+    problem = info.value.problems[0]
+    assert problem.code == "sweep-storage" and problem.path == ("--storage",)
+    assert "secret" not in problem.message  # a password never reaches the terminal

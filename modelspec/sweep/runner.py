@@ -210,8 +210,8 @@ def run(sweep: Sweep) -> SweepResult:
         KeyboardInterrupt: after the outputs of what finished are written.
     """
     source, spec = read_sweep_spec(sweep.spec_path, sweep.objects)
-    os.makedirs(os.path.join(sweep.output, "models"), exist_ok=True)
     study = _load(sweep, spec, worker=0)
+    os.makedirs(os.path.join(sweep.output, "models"), exist_ok=True)
     if not study.get_trials(deepcopy=False):  # a new study starts from the spec as written
         first = written_point(spec, read_space(spec), sweep.params)
         if first:
