@@ -62,7 +62,11 @@ def draw_history(path: str, frame: Any, objective: str, direction: str) -> None:
             pruned["number"], pruned["objective"], label="pruned (last report)", color="C7", marker="x"
         )
     best = done["objective"].cummin() if direction == "minimize" else done["objective"].cummax()
-    ax.step(done["number"], best, where="post", label="best so far", color="C1")
+    if len(done):  # the best so far, drawn on to the last trial
+        last = int(frame["number"].max())
+        ax.step(
+            [*done["number"], last], [*best, best.iloc[-1]], where="post", label="best so far", color="C1"
+        )
     failed = frame[frame["state"] == "FAIL"]
     if len(failed):
         ax.plot([], [], " ", label=f"failed: {len(failed)}")
