@@ -16,7 +16,9 @@ import gc as _gc
 _gc_was_enabled = _gc.isenabled()
 _gc.disable()
 try:
-    from .api import build, check, from_keras, load, loads, path_policy, register, train
+    # The sweep stage first: `modelspec.sweep` is then the function imported below, not the subpackage.
+    from . import sweep as _sweep_stage  # noqa: F401
+    from .api import build, check, from_keras, load, loads, path_policy, register, sweep, train
     from .errors import Problem, SpecError
     from .spec import CompileSpec, DataSpec, InputSpec, LayerSpec, ModelSpec, TrainSpec
     from .version import __version__
@@ -52,5 +54,6 @@ __all__ = [
     "loads",
     "path_policy",
     "register",
+    "sweep",
     "train",
 ]

@@ -24,6 +24,7 @@ from .spec import ModelSpec, check_spec, to_spec
 from .spec.paths import check_paths, path_policy
 
 if TYPE_CHECKING:  # training pulls in the data and model-file modules: imported when it runs
+    from .sweep import SweepResult
     from .training import TrainResult
 
 _registry: dict[str, Any] = {}
@@ -418,6 +419,71 @@ def train(
         )
 
 
+def _sweep_check(
+    spec: ModelSpec, objects: dict[str, Any], params: dict[str, Any], variant: str | None
+) -> Checked:
+    """The static stages for one sweep point (module-level: sent to worker processes)."""
+    return _check_spec(spec, objects, params, variant)
+
+
+def _sweep_guard(record: Checked) -> None:
+    guard(record, copies=TRAINING_COPIES)
+
+
+def sweep(
+    spec: str | os.PathLike,
+    *,
+    output: str | os.PathLike | None = None,
+    trials: int | None = None,
+    workers: int = 1,
+    storage: str | None = None,
+    study: str | None = None,
+    params: dict[str, Any] | None = None,
+    variant: str | None = None,
+    custom_objects: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> SweepResult:
+    """Search the spec's ``sweep`` space with Optuna, training each point as :func:`train` would.
+
+    Running it again continues the same study: ``trials`` counts every trial
+    of the study (failed and pruned ones too).
+
+    Args:
+        spec: The path of a spec file with a ``sweep`` section.
+        output: The output folder (default: ``SPEC_STEM.sweep`` beside the spec).
+        trials: Overrides ``sweep.trials``.
+        workers: Processes on this machine, each with cores/workers threads.
+        storage: A journal file or an RDB URL (default: ``sweep.storage``, else ``OUTPUT/journal``).
+        study: The study's name (default: the spec file's stem).
+        params: Params fixed outside the space (as ``--set``).
+        variant: A variant fixed outside the space (as ``--variant``).
+        custom_objects: User classes by ``type`` name, besides registered ones.
+        progress: Print a line per trial.
+
+    Returns:
+        The best point, its value and trial, and the table of every trial.
+
+    Raises:
+        SpecError: The spec or its sweep section is invalid.
+    """
+    from .sweep import Pipeline, plan, run
+
+    planned = plan(
+        os.fspath(spec),
+        output=None if output is None else os.fspath(output),
+        trials=trials,
+        workers=workers,
+        storage=storage,
+        study=study,
+        params=params or {},
+        variant=variant,
+        objects=_objects(custom_objects),
+        pipeline=Pipeline(check=_sweep_check, guard=_sweep_guard),
+        progress=progress,
+    )
+    return run(planned)
+
+
 __all__ = [
     "Checked",
     "build",
@@ -432,5 +498,6 @@ __all__ = [
     "path_policy",
     "register",
     "registered",
+    "sweep",
     "train",
 ]

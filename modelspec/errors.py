@@ -131,6 +131,11 @@ CODES: dict[str, str] = {
     # serving files
     "serving-format": "a serving format this backend cannot write, a converter that is not installed, or a model Keras cannot convert",
     "serving-mismatch": "a serving file (ONNX, TFLite, SavedModel) does not answer like the Keras model within the tolerance",
+    # sweeps
+    "sweep-key": "a `sweep.space` key is not variant, a declared param, or a train/compile setting",
+    "sweep-choice": "a `sweep.space` choice is empty, malformed, or holds a value the spec cannot take",
+    "sweep-objective": "the sweep's objective is not a metric the training reports",
+    "sweep-storage": "the sweep's storage (a journal file, or a database URL) cannot be opened",
 }
 """Every problem code with its one-line meaning (listed in the README)."""
 

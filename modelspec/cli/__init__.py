@@ -20,7 +20,7 @@ from ..errors import SpecError, UsageError, suggest
 from ..keras.backend import BackendMissing
 from ..spec.paths import path_policy
 from ..version import __version__
-from . import export_command, spec_commands, train_commands
+from . import export_command, spec_commands, sweep_command, train_commands
 from .common import EXIT_OK, native_output_filtered, report
 
 
@@ -68,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     spec_commands.add_commands(command)
     train_commands.add_commands(command)
     export_command.add_commands(command)
+    sweep_command.add_commands(command)
     c = command("help", "show this help, or the help of one command")
     c.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
     c.set_defaults(func=lambda args: _help(p, sub.choices, args.topic))

@@ -20,6 +20,7 @@ from ..errors import Path, Problem, received, shown, suggest
 from ..source import Document
 from .checks import check_spec
 from .models import MAX_LAYERS, CompileSpec, LayerSpec, ModelSpec, TrainSpec, holds_expression, invalid_name
+from .sweep import check_sweep
 
 
 def to_spec(
@@ -85,6 +86,9 @@ def to_spec(
         return None, problems
     attach_origins(spec, source)
     spec._expanded = expanded
+    problems += check_sweep(spec, custom_objects)
+    if problems:
+        return None, problems
     return spec, problems
 
 

@@ -308,6 +308,52 @@ class TrainSpec(_Model):
     )
 
 
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp")
+"""The values of ``sweep.sampler``: Optuna's samplers."""
+PRUNERS = ("none", "median", "hyperband")
+"""The values of ``sweep.pruner``: Optuna's pruners, or none."""
+
+
+class SweepSpec(_Model):
+    """A search over the spec's params, variants and training settings, run by ``modelspec sweep`` with Optuna.
+
+    Plain data only (no expressions): its choices are checked by
+    :mod:`modelspec.spec.sweep` before anything trains.
+    """
+
+    objective: str = Field(
+        description="A history metric (val_ for the validation split: val_accuracy, val_loss) or test_<metric>."
+    )
+    direction: Literal["minimize", "maximize"] | None = Field(
+        None, description="Default: minimize when the objective's name holds 'loss', else maximize."
+    )
+    trials: PositiveInt | None = Field(
+        None, description="Trials in the whole study (failed and pruned ones count); --trials overrides it."
+    )
+    timeout: PositiveInt | str | None = Field(
+        None, description="Stop starting trials after this long: seconds, or 90s, 30m, 2h."
+    )
+    sampler: Literal[SAMPLERS] = Field("tpe", description="tpe | random | grid | cmaes | gp.")  # type: ignore[valid-type]
+    seed: int | None = Field(None, description="The sampler's seed (worker k uses seed + k).")
+    pruner: Literal[PRUNERS] = Field(  # type: ignore[valid-type]
+        "none", description="none | median | hyperband: stop poor trials from their per-epoch reports."
+    )
+    space: dict[str, Any] = Field(
+        description="Key path (variant, params.NAME, train.KEY..., compile.KEY...) -> choices: a list, "
+        "{int: [lo, hi], log, step} or {float: [lo, hi], log, step}."
+    )
+    storage: str | None = Field(
+        None,
+        description="Optuna's storage: a journal file (relative to the spec; default <output>/journal) "
+        "or an RDB URL (postgresql://..., sqlite:///...).",
+    )
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: Any) -> Any:
+        return _check_seed(v)
+
+
 class BlockSpec(_Model):
     """A named pattern of layers, used many times: ``{block: NAME, ...params}``."""
 
@@ -362,6 +408,9 @@ class ModelSpec(_Model):
     )
     compile: CompileSpec | None = None
     train: TrainSpec | None = None
+    sweep: SweepSpec | None = Field(
+        None, description="A search over params, variants and training settings: `modelspec sweep`."
+    )
 
     _source: Document | None = PrivateAttr(None)
     _expanded: bool = PrivateAttr(False)

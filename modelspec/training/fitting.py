@@ -88,6 +88,7 @@ def fit(
     data: str | os.PathLike | None = None,
     distribution: str | None = None,
     verbose: Any = "auto",
+    callbacks: list[Any] | None = None,
 ) -> TrainResult:
     """Fit the model of a checked spec on its data, as its ``train`` section says.
 
@@ -100,12 +101,15 @@ def fit(
         data: A CSV file that replaces ``train.data.path`` (same columns).
         distribution: Overrides ``train.distribution``.
         verbose: Keras's ``fit`` verbosity (``"auto"``, 0, 1 or 2).
+        callbacks: Keras callbacks of the caller, after the spec's (a sweep's pruning callback).
 
     Raises:
         SpecError: The spec, its data, or how they fit together is invalid;
             every problem is located at the spec key concerned.
     """
-    return _Trainer(spec, graph, objects, epochs, batch_size, data, distribution, verbose).run()
+    trainer = _Trainer(spec, graph, objects, epochs, batch_size, data, distribution, verbose)
+    trainer.extra_callbacks = list(callbacks or [])
+    return trainer.run()
 
 
 class _Trainer:
@@ -188,7 +192,8 @@ class _Trainer:
                 )
                 for i, name in enumerate(names)
             }
-            callbacks = self.callbacks(keras)
+            own = self.callbacks(keras)
+            callbacks = own + getattr(self, "extra_callbacks", [])
 
             def y(rows: np.ndarray) -> Any:
                 return as_structure(structure, names, {n: t.values[rows] for n, t in targets.items()})
@@ -213,7 +218,7 @@ class _Trainer:
                     **kwargs,
                 )
             except Exception as e:
-                failed = self.callback_failure(e, callbacks)
+                failed = self.callback_failure(e, own)
                 if failed is not None:
                     raise failed from None
                 if not isinstance(e, ValueError) or "PerReplica" not in str(e):
