@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .analysis import analyze, available_memory, memory_problems
+from .analysis.layouts import layout_problems
 from .errors import SpecError, raise_errors
 from .expand import expand, merge_repeats
 from .graph import Graph, lint, to_graph
@@ -93,7 +94,7 @@ def _back(
     # Only for a graph without errors: broken parts mislead the lint checks and the shape rules.
     graph.warnings = merge_repeats(lint(graph))
     graph.analysis = analysis = analyze(graph)
-    problems = analysis.problems
+    problems = analysis.problems + layout_problems(flat, graph, analysis)
     if strict:
         problems += [
             graph.node(name).origin.problem(
