@@ -184,8 +184,9 @@ def train(args: argparse.Namespace) -> int:
     if processes > 1 and not joining():  # this command is the launcher: the workers train
         from ..training.launch import launch
 
-        return launch(_worker_arguments(args, output), processes, spec.at("train", "distribution", "processes"))
-    if joining():  # a worker asked to stop by its launcher leaves through KeyboardInterrupt: no partial outputs
+        at = spec.at("train", "distribution", "processes")
+        return launch(_worker_arguments(args, output), processes, at)
+    if joining():  # a worker its launcher stops leaves through KeyboardInterrupt: no partial outputs
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     from ..training import fit, save_model, write_curves, write_history
 
@@ -227,7 +228,11 @@ def train(args: argparse.Namespace) -> int:
 def _worker_arguments(args: argparse.Namespace, output: str) -> list[str]:
     """The ``train`` command line each worker of a job on this machine runs: this one, output made explicit."""
     argv = ["train", args.spec, "-o", output]
-    for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--data", args.data)):
+    for option, value in (
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+        ("--data", args.data),
+    ):
         if value is not None:
             argv += [option, str(value)]
     for option, values in (("--set", args.set), ("--plugin", args.plugin)):
