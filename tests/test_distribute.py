@@ -300,6 +300,18 @@ def test_the_variables_validate_knows_are_those_keras_makes(name):
         assert name in ("lstm_state", "attention")  # a decoder fed its states, an attention layer
 
 
+def test_the_variables_of_a_trained_model_include_its_normalization(tmp_path):
+    folder = iris_folder(tmp_path / "norm", "none", epochs=1)
+    result = modelspec.train(folder / "iris.yaml", verbose=0)
+    _, graph = load_checked(folder / "iris.yaml")
+    known, unknown = model_variables(graph, graph.analysis, normalize=True)
+    assert unknown == []
+    assert {v.path: v.shape for v in known} == {v.path: tuple(v.shape) for v in result.model.weights}
+    assert "normalize/mean" in {v.path for v in known} and "iris_mlp/dense_1/kernel" in {
+        v.path for v in known
+    }
+
+
 def test_layouts_of_a_spec_that_fits_pass_validate(tmp_path, capsys):
     from modelspec.cli import main
 

@@ -34,8 +34,13 @@ Shape = tuple[int, ...]
 DEFAULT_BATCH_AXIS = "batch"
 """The mesh axis the data is split over when ``batch_axis`` is not given."""
 
-NORMALIZE_LAYER = "normalize"
-"""The name of the ``Normalization`` layer ``train.normalize`` puts in front of the model."""
+
+def normalize_layer_name(taken: set[str]) -> str:
+    """The name of the ``Normalization`` layer ``train.normalize`` puts in front of a model with layers ``taken``."""
+    name = "normalize"
+    while name in taken:
+        name += "_"
+    return name
 
 
 @dataclass(frozen=True)
@@ -69,10 +74,8 @@ def model_variables(
     unknown: list[str] = []
     if normalize and len(graph.inputs) == 1:
         shape = next(iter(analysis.inputs.values()))
-        taken = set(names.values())
-        name = NORMALIZE_LAYER
-        while name in taken:  # as training names it
-            name += "_"
+        functional = graph.model_class != "Sequential"  # whose layers include its inputs
+        name = normalize_layer_name(set(names.values()) | (set(graph.inputs) if functional else set()))
         if len(shape) == 2 and shape[-1] is not None:
             found += [Variable(f"{name}/{v}", (shape[-1],), name) for v in ("mean", "variance")]
             found.append(Variable(f"{name}/count", (), name))

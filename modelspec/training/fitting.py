@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.layouts import normalize_layer_name
 from ..errors import Origin, Problem, SpecError, raise_errors
 from ..graph import Graph
 from ..keras import Compiler, Objects, keras_message, keras_problem
@@ -463,11 +464,7 @@ def _normalized(keras: Any, model: Any, graph: Any, x_train: np.ndarray) -> Any:
     inserted, reusing the very same layer objects, so that output names (the
     keys of per-output losses and targets) stay those of the spec.
     """
-    taken = {layer.name for layer in model.layers}
-    name = "normalize"
-    while name in taken:
-        name += "_"
-    norm = keras.layers.Normalization(name=name)
+    norm = keras.layers.Normalization(name=normalize_layer_name({layer.name for layer in model.layers}))
     norm.adapt(x_train)
     input_name = next(iter(graph.inputs), None)
     x = keras.Input(shape=(x_train.shape[1],), name=input_name)
