@@ -96,7 +96,7 @@ def main() -> None:
         loads, expands = [], []
         for _ in range(runs):
             start = time.process_time()
-            _, graph = load_checked(legal)
+            graph, _ = load_checked(legal).model()
             loads.append(time.process_time() - start)
             spec, _ = to_spec(parse(LEGAL, "legal.yaml"))
             start = time.process_time()

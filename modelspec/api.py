@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .analysis import Analysis, analyze, available_memory, memory_problems, uncounted_problems
+from .analysis.layouts import layout_problems
 from .errors import Problem, SpecError, raise_errors
 from .expand import expand, merge_repeats
 from .graph import Graph, lint, to_graph
@@ -166,7 +167,7 @@ def _check_spec(
     # Only for a graph without errors: broken parts mislead the lint checks and the shape rules.
     graph.warnings = merge_repeats(lint(graph))
     analysis = analyze(graph, strict_rules=strict_rules)
-    problems = analysis.problems
+    problems = analysis.problems + layout_problems(flat, graph, analysis)
     if strict:
         problems += [
             graph.node(name).origin.problem(

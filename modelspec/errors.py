@@ -119,6 +119,10 @@ CODES: dict[str, str] = {
     "logits-missing": "warning: an output without activation (logits) trained with a loss that expects probabilities",
     # training data and model files
     "training-config": "the spec cannot be trained as written (no `train` or `compile`, or an unavailable distribution)",
+    "layout-match": "a model_parallel layout matches no variable, or a variable is matched by two layouts",
+    "layout-axis": "a model_parallel layout or batch_axis names an axis that is not in the mesh",
+    "layout-shape": "a model_parallel layout does not fit its variable (number of dimensions, a size its axis does not divide)",
+    "worker-failed": "a worker process of a data_parallel run across processes failed: the job stopped, nothing written",
     "data-file": "the training CSV is missing, unreadable, empty or not CSV",
     "data-column": "a feature or target column is missing, misspelled, listed twice, or not numeric",
     "data-value": "missing or unusable values in the data",

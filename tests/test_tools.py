@@ -207,7 +207,7 @@ def test_built_model_loads_in_plain_keras_without_warnings_and_predict_says_what
 
 
 def test_python_build_and_train_print_nothing(tmp_path):
-    text = (SPECS / "iris.yaml").read_text().replace("path: ../data/iris.csv", f"path: {DATA / 'iris.csv'}")
+    text = (SPECS / "iris.yaml").read_text().replace("path: data/iris.csv", f"path: {DATA / 'iris.csv'}")
     spec = tmp_path / "iris.yaml"
     spec.write_text(text)
     code = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 
 from ..errors import Problem, SpecError
@@ -187,6 +188,17 @@ def train(args: argparse.Namespace) -> int:
         in_place=False,
     )
     quiet_keras()
+    from ..training.distribute import joining
+
+    setting = spec.train.distribution if spec.train is not None and args.distribution is None else None
+    processes = getattr(setting, "processes", None) or 1
+    if processes > 1 and not joining():  # this command is the launcher: the workers train
+        from ..training.launch import launch
+
+        at = spec.at("train", "distribution", "processes")
+        return launch(_worker_arguments(args, output), processes, at)
+    if joining():  # a worker its launcher stops leaves through KeyboardInterrupt: no partial outputs
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     from ..training import fit, save_model, write_curves, write_history
 
     result = fit(
@@ -210,7 +222,7 @@ def train(args: argparse.Namespace) -> int:
     else:
         print("test metrics: none (test_split is 0)")
     if not result.chief:
-        print("not the chief worker of this multi-worker run: nothing written")
+        print("not the chief worker of this multi-worker run: nothing written")  # process 0 writes
         return EXIT_OK
     # All or none: each is written beside its target (serving files checked against Keras), then all are moved in.
     with contextlib.ExitStack() as stack:
@@ -228,6 +240,27 @@ def train(args: argparse.Namespace) -> int:
     for checked in served:
         print(f"wrote {describe(checked)}")
     return EXIT_OK
+
+
+def _worker_arguments(args: argparse.Namespace, output: str) -> list[str]:
+    """The ``train`` command line each worker of a job on this machine runs: this one, output made explicit."""
+    argv = ["train", args.spec, "-o", output]
+    for option, value in (
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+        ("--data", args.data),
+    ):
+        if value is not None:
+            argv += [option, str(value)]
+    for option, values in (("--set", args.set), ("--plugin", args.plugin)):
+        for value in values:
+            argv += [option, value]
+    if args.variant is not None:
+        argv += ["--variant", args.variant]
+    for flag in ("quiet", "overwrite", "allow_outside", "verbose", "debug"):
+        if getattr(args, flag, False):
+            argv.append("--" + flag.replace("_", "-"))
+    return argv
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -15,8 +15,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -79,7 +81,9 @@ def _check_seed(v: Any) -> Any:
 
 
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker_mirrored", "data_parallel")
-"""The values of ``train.distribution``: none, two tf.distribute strategies, keras.distribution's DataParallel."""
+"""The short form of ``train.distribution``: none, two tf.distribute strategies, keras.distribution's DataParallel."""
+DISTRIBUTION_TYPES = (*DISTRIBUTIONS, "model_parallel")
+"""The ``type`` of the long form: the short forms, and keras.distribution's ModelParallel."""
 
 
 def per_output(value: Any) -> bool:
@@ -292,6 +296,53 @@ class DataSpec(_Model):
         return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
+class DistributionSpec(_Model):
+    """The long form of ``train.distribution``: processes on this machine, or a device mesh with layouts."""
+
+    type: Literal[DISTRIBUTION_TYPES] | Expr = Field(  # type: ignore[valid-type]
+        description="data_parallel (keras.distribution.DataParallel), model_parallel (ModelParallel), "
+        "or one of the short forms."
+    )
+    processes: PositiveInt | Expr | None = Field(
+        None, description="data_parallel: worker processes `modelspec train` starts on this machine."
+    )
+    mesh: dict[Name, PositiveInt | Expr] | None = Field(
+        None, description="model_parallel: mesh axis name -> size; the product is the device count."
+    )
+    batch_axis: Name | None = Field(
+        None, description="model_parallel: the mesh axis the data is split over (default: batch)."
+    )
+    layouts: dict[str, list[Name | None] | Expr] = Field(
+        default_factory=dict,
+        description="model_parallel: variable-path regex (matching the whole path, e.g. dense/kernel) -> "
+        "one mesh axis (or null) per dimension.",
+    )
+
+    @field_validator("processes", "mesh", "batch_axis", "layouts")
+    @classmethod
+    def _fits_type(cls, v: Any, info: ValidationInfo) -> Any:
+        # Located at the key that does not belong (model_parallel without a mesh: the analysis stage says so).
+        kind = info.data.get("type")
+        owner = "data_parallel" if info.field_name == "processes" else "model_parallel"
+        if isinstance(kind, str) and "${" not in kind and kind != owner:
+            raise ValueError(f"{info.field_name} belongs to {owner}, not {kind}")
+        return v
+
+
+def _distribution_form(value: Any) -> str:
+    return "long" if isinstance(value, (dict, DistributionSpec)) else "short"
+
+
+# Tagged by form, so that a misspelt short form is told the choices (not "or a mapping").
+Distribution = Annotated[
+    Union[
+        Annotated[Union[Literal[DISTRIBUTIONS], Expr], Tag("short")],  # type: ignore[valid-type]
+        Annotated[DistributionSpec, Tag("long")],
+    ],
+    Discriminator(_distribution_form),
+]
+
+
 class TrainSpec(_Model):
     """How the model is trained: data, normalization, epochs, callbacks, distribution."""
 
@@ -302,9 +353,10 @@ class TrainSpec(_Model):
     callbacks: list[KerasObject] = Field(
         default_factory=list, description="Keras callbacks: {type: EarlyStopping, ...}."
     )
-    distribution: Literal[DISTRIBUTIONS] | Expr = Field(  # type: ignore[valid-type]
+    distribution: Distribution = Field(
         "none",
-        description="none | mirrored | multi_worker_mirrored (tf.distribute) | data_parallel (keras.distribution).",
+        description="none | mirrored | multi_worker_mirrored (tf.distribute) | data_parallel (keras.distribution); "
+        "or {type: data_parallel, processes: N}, or {type: model_parallel, mesh, batch_axis, layouts}.",
     )
 
 

@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.layouts import normalize_layer_name
 from ..errors import Origin, Problem, SpecError, raise_errors
 from ..graph import Graph
 from ..keras import Compiler, Deserializer, keras_message, keras_problem
@@ -29,8 +30,9 @@ from ..keras.recursion import run_deep
 from ..spec import DISTRIBUTIONS, ModelSpec, per_output
 from ..spec.paths import OUTPUTS, check_paths, output_args
 from ..version import __version__
+from .batches import check_batch_size
 from .data import SpecPlaces, choose_columns, data_path, feature_matrix, read_csv, split_rows
-from .distribute import distribution_scope, fit_inputs, is_chief
+from .distribute import Setting, distribution_plan, fit_inputs, is_chief
 from .modelfile import METADATA_FORMAT, as_structure, by_name, save_model
 from .targets import Target, encode_target
 
@@ -145,10 +147,14 @@ class _Trainer:
         self.objects = objects
         self.epochs = epochs or self.train.epochs
         self.batch_size = batch_size or self.train.batch_size
-        self.distribution = distribution or self.train.distribution
+        self.setting = Setting.of(distribution or self.train.distribution)
+        self.distribution = self.setting.type
         self.distribution_at = spec.at("train", "distribution")
         if distribution is not None and distribution != self.train.distribution:
             self.distribution_at = Origin(None, ("train", "distribution"))  # from the command line
+        self.batch_size_at = (
+            spec.at("train", "batch_size") if batch_size is None else Origin(None, ("train", "batch_size"))
+        )
         self.verbose = verbose
         self.csv, self.override = data_path(spec, data)
         self.places = SpecPlaces(spec, self.csv, override=self.override)
@@ -175,8 +181,10 @@ class _Trainer:
         seed = self.spec.seed if self.spec.seed is not None else data.seed
         if seed is not None:
             set_seed(keras, seed)
-        scope, replicas = distribution_scope(keras, self.distribution, self.distribution_at)
-        with scope:
+        plan = distribution_plan(keras, self.setting, self.distribution_at)
+        if plan.shards:
+            check_batch_size(self.batch_size, plan.shards, self.batch_size_at)
+        with plan.scope:
             model = self.build(keras, x[split.train])
             names = graph.output_names()
             structure = graph.output_structure()
@@ -198,13 +206,24 @@ class _Trainer:
             def y(rows: np.ndarray) -> Any:
                 return as_structure(structure, names, {n: t.values[rows] for n, t in targets.items()})
 
-            def data(rows: np.ndarray) -> tuple[tuple, dict[str, Any]]:
-                return fit_inputs(self.distribution, x[rows], y(rows), self.batch_size)
+            def data(rows: np.ndarray, shuffle: bool = False) -> tuple[tuple, dict[str, Any]]:
+                return fit_inputs(
+                    keras,
+                    self.distribution,
+                    plan,
+                    x[rows],
+                    y(rows),
+                    self.batch_size,
+                    seed=seed or 0,
+                    shuffle=shuffle,
+                )
 
             validation = data(split.validation)[0] if len(split.validation) else None
             if validation is not None and len(validation) == 1:
                 validation = validation[0]  # a dataset
-            args, kwargs = data(split.train)
+            args, kwargs = data(split.train, shuffle=True)
+            if plan.shards:
+                kwargs["shuffle"] = False  # the batches hold their own order: the same in every process
             # Keras trims its own frames off a traceback; the callback that failed is found by them.
             filtering = keras.config.is_traceback_filtering_enabled()
             keras.config.disable_traceback_filtering()
@@ -250,8 +269,8 @@ class _Trainer:
             features=list(columns.features),
             targets=dict(columns.targets),
             rows={"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
-            replicas=replicas,
-            chief=is_chief(self.distribution),
+            replicas=plan.replicas,
+            chief=is_chief(self.distribution, plan),
             metadata=metadata,
             warnings=[w for t in targets.values() for w in t.warnings],
         )
@@ -450,11 +469,7 @@ def _normalized(keras: Any, model: Any, graph: Any, x_train: np.ndarray) -> Any:
     inserted, reusing the very same layer objects, so that output names (the
     keys of per-output losses and targets) stay those of the spec.
     """
-    taken = {layer.name for layer in model.layers}
-    name = "normalize"
-    while name in taken:
-        name += "_"
-    norm = keras.layers.Normalization(name=name)
+    norm = keras.layers.Normalization(name=normalize_layer_name({layer.name for layer in model.layers}))
     norm.adapt(x_train)
     input_name = next(iter(graph.inputs), None)
     x = keras.Input(shape=(x_train.shape[1],), name=input_name)
