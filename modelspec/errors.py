@@ -55,7 +55,7 @@ CODES: dict[str, str] = {
     "share-with-arguments": "a `share` entry also gives a type or constructor arguments",
     "unknown-op": "an `op` entry names no keras.ops function of the allowlist",
     "op-inputs": "an `op` entry gives too many or too few tensors for its function",
-    "invalid-key": "the key of a `get_item` op is not a subscript of integers, integer slices, None and ...",
+    "invalid-key": "the key of a `get_item` op is not a subscript of integers, integer slices, None and `...`",
     # the graph
     "unknown-reference": "a reference names no input or node",
     "bad-output-index": "`name[i]` indexes an input, or a node output that does not exist",
