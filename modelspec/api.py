@@ -69,7 +69,7 @@ def keras_registered() -> dict[str, Any]:
     and functions of one tensor (activations such as
     ``keras_hub>gelu_approximate``) are taken: a library also registers
     functions that reach outside (``keras_hub>upload_preset``), which a spec
-    must never call.
+    must never call, and tokenizers, which read the files their arguments name.
     """
     keras = sys.modules.get("keras")
     saving = getattr(keras, "saving", None)
@@ -78,9 +78,18 @@ def keras_registered() -> dict[str, Any]:
     return {name: obj for name, obj in saving.get_custom_objects().items() if _library_object(obj)}
 
 
+_READS_FILES = ("Tokenizer", "Preprocessor")
+"""Tokenizers and preprocessors (KerasHub's, TensorFlow Text's) read the files their arguments name
+(vocabularies, SentencePiece protos); a spec's paths are confined, so no class whose base's name ends
+so is taken from the registry."""
+
+
 def _library_object(obj: Any) -> bool:
     if isinstance(obj, type):
-        return any(b.__name__ in _LIBRARY_BASES and b.__module__.startswith("keras.") for b in obj.__mro__)
+        bases = obj.__mro__
+        if any(b.__name__.endswith(_READS_FILES) for b in bases):
+            return False
+        return any(b.__name__ in _LIBRARY_BASES and b.__module__.startswith("keras.") for b in bases)
     if not inspect.isfunction(obj):
         return False
     try:

@@ -400,10 +400,12 @@ def test_hub_class_arguments_are_checked():
 
 
 @hub
-def test_hub_functions_that_reach_outside_are_not_registered_names():
+def test_hub_functions_and_classes_that_reach_outside_are_not_registered_names():
     _hub_layers()
-    with pytest.raises(modelspec.SpecError) as e:
-        modelspec.loads(
-            "modelspec: 1\ninputs: {x: [4]}\nlayers:\n  - {type: keras_hub>upload_preset, uri: x, preset: y}\n"
-        )
-    assert e.value.problems[0].code == "unregistered-type"
+    for entry in (
+        "{type: keras_hub>upload_preset, uri: x, preset: y}",
+        "{type: WordPieceTokenizer, vocabulary: /etc/passwd}",
+    ):
+        with pytest.raises(modelspec.SpecError) as e:
+            modelspec.loads(f"modelspec: 1\ninputs: {{x: [4]}}\nlayers:\n  - {entry}\n")
+        assert e.value.problems[0].code in ("unregistered-type", "unknown-layer-type"), e.value.problems

@@ -15,7 +15,7 @@ from typing import Any
 from .. import catalog
 from ..errors import Collector, Origin, Problem, received, shown
 from .models import LayerSpec, ModelSpec, per_output
-from .registry import SEPARATOR, Registry, is_layer_class
+from .registry import SEPARATOR, Registry, constructor_parameters, is_layer_class
 from .subscript import SubscriptError, parse_key
 
 _NOUN = {
@@ -340,7 +340,7 @@ class _Checker(Collector):
         them (``activation``, ``*_initializer``, ``*_regularizer``,
         ``*_constraint``, ``layer``) holds that kind of object.
         """
-        params = _constructor_parameters(cls)
+        params = constructor_parameters(cls)
         if params is None:
             return
         closed, allowed = params
@@ -555,45 +555,6 @@ class _Checker(Collector):
                 self.per_output(module, item, at.at(output), top=False)
         else:
             self.object(module, value, at)
-
-
-def _constructor_parameters(cls: Any) -> tuple[bool, dict[str, inspect.Parameter]] | None:
-    """(closed, parameters) of a class's constructor; closed when no ``**kwargs`` takes unknown keywords.
-
-    ``**kwargs`` passed on to a base class are followed up the MRO; Keras's
-    ``Layer`` takes a known few (``name``, ``dtype``, ``trainable``, ...).
-    None when the signature cannot be read (a function, a builtin).
-    """
-    if not isinstance(cls, type):
-        return None
-    allowed: dict[str, inspect.Parameter] = {}
-    for base in cls.__mro__:
-        if base is object or "__init__" not in vars(base):
-            continue
-        try:
-            params = inspect.signature(base.__init__).parameters
-        except (TypeError, ValueError):
-            return None
-        for name, p in params.items():
-            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name not in allowed:
-                allowed[name] = (
-                    p if base is cls else p.replace(default=None)
-                )  # a base's required: the class passes it
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return True, allowed
-        if base.__name__ == "Layer" and base.__module__.startswith("keras."):
-            allowed.update(
-                {
-                    k: inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None)
-                    for k in _LAYER_KEYWORDS
-                }
-            )
-            return True, allowed
-    return False, allowed
-
-
-_LAYER_KEYWORDS = ("input_shape", "batch_input_shape", "batch_size", "input_dim", "weights")
-"""What ``keras.layers.Layer.__init__`` takes in its ``**kwargs``."""
 
 
 def _type_mismatch(expected: str | None, value: Any) -> str | None:

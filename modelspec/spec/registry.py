@@ -9,6 +9,7 @@ module, or what an imported library registered with Keras).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,3 +66,42 @@ def is_layer_class(value: Any) -> bool:
     return isinstance(value, type) and any(
         b.__name__ == "Layer" and b.__module__.startswith("keras.") for b in value.__mro__
     )
+
+
+def constructor_parameters(cls: Any) -> tuple[bool, dict[str, inspect.Parameter]] | None:
+    """(closed, parameters) of a class's constructor; closed when no ``**kwargs`` takes unknown keywords.
+
+    ``**kwargs`` passed on to a base class are followed up the MRO; Keras's
+    ``Layer`` takes a known few (``name``, ``dtype``, ``trainable``, ...).
+    None when the signature cannot be read (a function, a builtin).
+    """
+    if not isinstance(cls, type):
+        return None
+    allowed: dict[str, inspect.Parameter] = {}
+    for base in cls.__mro__:
+        if base is object or "__init__" not in vars(base):
+            continue
+        try:
+            params = inspect.signature(base.__init__).parameters
+        except (TypeError, ValueError):
+            return None
+        for name, p in params.items():
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name not in allowed:
+                allowed[name] = (
+                    p if base is cls else p.replace(default=None)
+                )  # a base's required: the class passes it
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return True, allowed
+        if base.__name__ == "Layer" and base.__module__.startswith("keras."):
+            allowed.update(
+                {
+                    k: inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None)
+                    for k in _LAYER_KEYWORDS
+                }
+            )
+            return True, allowed
+    return False, allowed
+
+
+_LAYER_KEYWORDS = ("input_shape", "batch_input_shape", "batch_size", "input_dim", "weights")
+"""What ``keras.layers.Layer.__init__`` takes in its ``**kwargs``."""
