@@ -58,6 +58,29 @@ MODULES: Final = (
 )
 """The object modules the catalog describes (``schedules`` is ``keras.optimizers.schedules``)."""
 
+KERAS_MODULES: Final = {
+    module: "keras.optimizers.schedules" if module == "schedules" else f"keras.{module}" for module in MODULES
+}
+"""Catalog module -> the public Keras module it describes: one pair for both directions
+(a spec's value resolved in it; a serialized Keras object's module read back as the catalog's)."""
+
+COMPILE_MODULES: Final = {
+    "optimizer": "optimizers",
+    "loss": "losses",
+    "metrics": "metrics",
+    "weighted_metrics": "metrics",
+}
+"""A ``compile`` field -> the object module its values come from (checks, compiler and export)."""
+
+
+def keras_module(keras: Any, module: str) -> Any:
+    """The Keras module object of a catalog module (``schedules``: ``keras.optimizers.schedules``)."""
+    owner = keras
+    for part in KERAS_MODULES[module].split(".")[1:]:
+        owner = getattr(owner, part)
+    return owner
+
+
 KIND_MODULES: Final = {
     "activation": "activations",
     "initializer": "initializers",
@@ -65,6 +88,25 @@ KIND_MODULES: Final = {
     "constraint": "constraints",
 }
 """An argument's ``kind`` -> the object module its values resolve in."""
+
+CODE_LAYERS: Final = {
+    "Lambda": "it runs arbitrary Python code.",
+    "TFSMLayer": "it wraps a TensorFlow SavedModel loaded from a file.",
+    "JaxLayer": "it wraps JAX code from another framework.",
+    "FlaxLayer": "it wraps a Flax module from another framework.",
+    "TorchModuleWrapper": "it wraps a PyTorch module from another framework.",
+}
+"""Layer classes that carry code (a function, a saved graph, another framework's module), with why.
+
+A spec may not name them, and export refuses a model that holds one."""
+
+REFUSED_LAYERS: Final = {
+    **CODE_LAYERS,
+    "InputLayer": "inputs are declared under 'inputs:'.",
+    "Layer": "it is the abstract base class of all layers.",
+    "Wrapper": "it is the abstract base class of layer wrappers.",
+}
+"""Layer types a spec may not use, with the reason shown to the user (the generator lists them as refused)."""
 
 LAYER_KIND_ARGS: Final = frozenset({"layer", "backward_layer", "cell", "cells", "layers"})
 """Arguments that take a layer (or a list of layers: RNN cells, Pipeline layers)."""

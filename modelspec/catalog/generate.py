@@ -30,34 +30,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
-from . import argument_kind
+from . import KERAS_MODULES, REFUSED_LAYERS, argument_kind
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
-REFUSED_LAYERS = {
-    "Lambda": "it runs arbitrary Python code.",
-    "TFSMLayer": "it wraps a TensorFlow SavedModel loaded from a file.",
-    "JaxLayer": "it wraps JAX code from another framework.",
-    "FlaxLayer": "it wraps a Flax module from another framework.",
-    "TorchModuleWrapper": "it wraps a PyTorch module from another framework.",
-    "InputLayer": "inputs are declared under 'inputs:'.",
-    "Layer": "it is the abstract base class of all layers.",
-    "Wrapper": "it is the abstract base class of layer wrappers.",
-}
-"""Layer types a spec may not use, with the reason shown to the user."""
-
-OBJECT_MODULES = {
-    "activations": "keras.activations",
-    "initializers": "keras.initializers",
-    "regularizers": "keras.regularizers",
-    "constraints": "keras.constraints",
-    "optimizers": "keras.optimizers",
-    "schedules": "keras.optimizers.schedules",
-    "losses": "keras.losses",
-    "metrics": "keras.metrics",
-    "callbacks": "keras.callbacks",
-}
-"""Catalog module key -> the public Keras module it describes."""
 
 BASE_CLASSES = {
     "initializers": keras.initializers.Initializer,
@@ -401,7 +377,7 @@ def object_names(module: str, excluded: tuple[type, ...]) -> list[str]:
     """Names that ``keras.<module>.get`` resolves to a usable object.
 
     Args:
-        module: A key of :data:`OBJECT_MODULES`.
+        module: A key of :data:`modelspec.catalog.KERAS_MODULES`.
         excluded: Classes whose instances are not usable (base classes and
             refused classes); a name resolving to one is left out.
 
@@ -410,7 +386,7 @@ def object_names(module: str, excluded: tuple[type, ...]) -> list[str]:
     """
     if module in ("callbacks", "schedules"):
         return []  # no get(): these are always written as {type: Class, ...}
-    mod = importlib.import_module(OBJECT_MODULES[module])
+    mod = importlib.import_module(KERAS_MODULES[module])
     candidates = set(_src_names(module))
     candidates.update(n for n in dir(mod) if not n.startswith("_"))
     candidates -= {"get", "serialize", "deserialize"}
@@ -445,7 +421,7 @@ def objects() -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """
     found: dict[str, Any] = {}
     refused: dict[str, dict[str, str]] = {}
-    for module, path in sorted(OBJECT_MODULES.items()):
+    for module, path in sorted(KERAS_MODULES.items()):
         mod = importlib.import_module(path)
         base = BASE_CLASSES.get(module)
         refusals = REFUSED_OBJECTS.get(module, {})

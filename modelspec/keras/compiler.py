@@ -223,12 +223,7 @@ class Compiler:
         assert c is not None
         at = self.graph.origin.at("compile")
         kwargs = dict(c)
-        for field_name, module in (
-            ("optimizer", "optimizers"),
-            ("loss", "losses"),
-            ("metrics", "metrics"),
-            ("weighted_metrics", "metrics"),
-        ):
+        for field_name, module in catalog.COMPILE_MODULES.items():
             if field_name in c:
                 try:
                     kwargs[field_name] = self.objects.per_output(module, c[field_name])

@@ -19,17 +19,8 @@ from .. import catalog
 from ..spec import per_output
 from ..spec.registry import Registry, is_layer_class
 
-OBJECT_MODULES = {
-    "keras.initializers": "initializers",
-    "keras.regularizers": "regularizers",
-    "keras.constraints": "constraints",
-    "keras.activations": "activations",
-    "keras.optimizers": "optimizers",
-    "keras.optimizers.schedules": "schedules",
-    "keras.losses": "losses",
-    "keras.metrics": "metrics",
-}
-"""The module a serialized Keras object names -> the catalog's object module."""
+OBJECT_MODULES = {keras_module: module for module, keras_module in catalog.KERAS_MODULES.items()}
+"""The module a serialized Keras object names -> the catalog's object module (the catalog's pair, read back)."""
 
 
 class Deserializer:
@@ -115,7 +106,7 @@ class Deserializer:
         schedule = catalog.schedule_argument(module, args)
         if schedule is not None:
             args[schedule] = self.object("schedules", args[schedule])
-        owner = self.keras.optimizers.schedules if module == "schedules" else getattr(self.keras, module)
+        owner = catalog.keras_module(self.keras, module)
         return getattr(owner, type_name)(**args)
 
     def per_output(self, module: str, value: Any) -> Any:
@@ -263,7 +254,7 @@ class Serializer:
         """(class name, config) of what ``keras.<module>.get(name)`` gives, or None."""
         key = f"{module}:{name}"
         if key not in self.object_names:
-            owner = self.keras.optimizers.schedules if module == "schedules" else getattr(self.keras, module)
+            owner = catalog.keras_module(self.keras, module)
             try:
                 data = self.keras.saving.serialize_keras_object(owner.get(name))
             except Exception:  # noqa: BLE001 - a name this Keras cannot make

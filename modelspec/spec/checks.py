@@ -536,10 +536,11 @@ class _Checker(Collector):
         c = self.spec.compile
         assert c is not None
         at = self.spec.at("compile")
-        self.object("optimizers", c.optimizer, at.at("optimizer"))
-        self.per_output("losses", c.loss, at.at("loss"))
-        self.per_output("metrics", c.metrics, at.at("metrics"))
-        self.per_output("metrics", c.weighted_metrics, at.at("weighted_metrics"))
+        for field, module in catalog.COMPILE_MODULES.items():
+            if field == "optimizer":  # one object; the others may be per output
+                self.object(module, c.optimizer, at.at(field))
+            else:
+                self.per_output(module, getattr(c, field), at.at(field))
 
     def per_output(self, module: str, value: Any, at: Origin, *, top: bool = True) -> None:
         """An object, a list of them, or (at the top only) output name -> object(s).

@@ -16,7 +16,7 @@ from typing import Any
 from ... import catalog
 from ..values import Serializer, plain_equal, plainish
 from .bodies import Item
-from .refusals import CODE_LAYERS, refused_layer_message
+from .refusals import refused_layer_message
 from .report import Report
 
 WRAPPER_SET = frozenset({"zero_output_for_mask"})
@@ -81,7 +81,7 @@ class Arguments:
         refused = catalog.refused(class_name)
         if builtin is None and (
             (refused is not None and (cls is None or getattr(self.keras.layers, class_name, None) is cls))
-            or class_name in CODE_LAYERS
+            or class_name in catalog.CODE_LAYERS
             or (cls is not None and isinstance(layer, getattr(self.keras.layers, "Lambda", ())))
         ):
             self.report.error(where, "export-refused-layer", refused_layer_message(name, class_name))

@@ -42,12 +42,7 @@ class CompileSettings:
             return None
         before = len(self.report.problems)
         data: dict[str, Any] = {}
-        for key, module in (
-            ("optimizer", "optimizers"),
-            ("loss", "losses"),
-            ("metrics", "metrics"),
-            ("weighted_metrics", "metrics"),
-        ):
+        for key, module in catalog.COMPILE_MODULES.items():
             value = config.get(key)
             if value is None:
                 continue

@@ -11,12 +11,13 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from ... import catalog
 from ...errors import Problem, SpecError
 from ..archive import graph_size, read_config
 from ..backend import load_keras
 from ..messages import clipped
 from ..recursion import run_deep
-from .refusals import CODE_LAYERS, refused_layer_message, subclassed_message
+from .refusals import refused_layer_message, subclassed_message
 
 KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp"})
 """Packages whose classes Keras finds by their module (importing it); a class from elsewhere must be registered."""
@@ -77,7 +78,7 @@ def _code_layers(config: Any, path: str) -> list[Problem]:
         if id(value) in inside:
             continue
         class_name = value["class_name"]
-        if class_name in CODE_LAYERS and str(value.get("module") or "").startswith("keras"):
+        if class_name in catalog.CODE_LAYERS and str(value.get("module") or "").startswith("keras"):
             inner = value.get("config") if isinstance(value.get("config"), dict) else {}
             name = str(inner.get("name", class_name))
             message = refused_layer_message(name, class_name)

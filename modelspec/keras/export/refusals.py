@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from ... import catalog
 
-CODE_LAYERS = ("Lambda", "TFSMLayer", "JaxLayer", "FlaxLayer", "TorchModuleWrapper")
-"""Layer classes that carry code (a function, a saved graph, another framework's module)."""
-
 
 def subclassed_message(class_name: str) -> str:
     """The ``export-subclassed`` message for a model of class ``class_name`` (with its module or package)."""
