@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 Path = tuple  # a tuple of str keys and int indices, like pydantic's ``loc``
@@ -488,10 +488,6 @@ class Problem:
             "hint": self.hint,
             "notes": list(self.notes),
         }
-
-    def with_prefix(self, prefix: Path) -> Problem:
-        """The same problem, its path under ``prefix``."""
-        return replace(self, path=tuple(prefix) + tuple(self.path))
 
 
 class SpecError(ValueError):

@@ -9,7 +9,7 @@ from ..order import depth_first
 from ..spec import BlockSpec, LayerSpec, split_reference
 from .budget import Budget
 from .ordering import strings
-from .state import BROKEN, MAX_NESTING, MAX_NODES, Context, Failed, Frame, Value
+from .state import BROKEN, MAX_NESTING, MAX_NODES, Context, Failed, Frame, Resolved
 
 
 class Bodies(Budget):
@@ -70,7 +70,7 @@ class Bodies(Budget):
             data["call"] = self.value(entry.call, scope, at.at("call"))
         return data
 
-    def resolve(self, raw: Any, env: dict[str, Value], at: Origin) -> Value:
+    def resolve(self, raw: Any, env: dict[str, Resolved], at: Origin) -> Resolved:
         """A reference written in a body, as a flat reference."""
         if not isinstance(raw, str):
             raise self.fail(at, "invalid-name", f"a reference is a name, got {raw!r}")
@@ -110,7 +110,7 @@ class Bodies(Budget):
             )
         return f"{value}[{index}]"
 
-    def refs(self, raw: Any, env: dict[str, Value], at: Origin) -> Any:
+    def refs(self, raw: Any, env: dict[str, Resolved], at: Origin) -> Any:
         if isinstance(raw, list):
             return [self.resolve(r, env, at.at(i)) for i, r in enumerate(raw)]
         if isinstance(raw, dict):
@@ -122,9 +122,9 @@ class Bodies(Budget):
         entries: dict[str, LayerSpec],
         path: tuple,
         ctx: Context,
-        env: dict[str, Value],
-        first: Value | None,
-    ) -> Value | None:
+        env: dict[str, Resolved],
+        first: Resolved | None,
+    ) -> Resolved | None:
         """Expand a DAG body in dependency order; returns the value of the last entry kept."""
         keys, above, pending = self.layout(entries)
         kept: dict[str, bool] = {}
@@ -225,10 +225,10 @@ class Bodies(Budget):
         entry: LayerSpec,
         at: Origin,
         ctx: Context,
-        env: dict[str, Value],
+        env: dict[str, Resolved],
         raw: Any,
-        above: Value | None,
-    ) -> tuple[Value, bool]:
+        above: Resolved | None,
+    ) -> tuple[Resolved, bool]:
         if not self.condition(entry, ctx.scope, at):
             return self.passed(entry, at, ctx, env, raw, above), False
         if entry.block is not None:
@@ -262,7 +262,7 @@ class Bodies(Budget):
         self.emit(name, ordered(data), at, ctx)
         return name, True
 
-    def single(self, value: Value, at: Origin) -> str:
+    def single(self, value: Resolved, at: Origin) -> str:
         if isinstance(value, list):
             if len(value) == 1:
                 return value[0]
@@ -279,10 +279,10 @@ class Bodies(Budget):
         entry: LayerSpec,
         at: Origin,
         ctx: Context,
-        env: dict[str, Value],
+        env: dict[str, Resolved],
         raw: Any,
-        above: Value | None,
-    ) -> Value:
+        above: Resolved | None,
+    ) -> Resolved:
         """What a reference to an entry left out by ``if: false`` means: ``else``, or its one input."""
         if entry.else_ is not None:
             return self.resolve(self.value(entry.else_, ctx.scope, at.at("else")), env, at.at("else"))
@@ -313,8 +313,8 @@ class Bodies(Budget):
                 )
 
     def chain(
-        self, entries: list[LayerSpec], path: tuple, ctx: Context, current: Value | None
-    ) -> Value | None:
+        self, entries: list[LayerSpec], path: tuple, ctx: Context, current: Resolved | None
+    ) -> Resolved | None:
         """Expand a chain: each entry called on the one before; returns the last value."""
         for i, entry in enumerate(entries):
             if entry is None:
@@ -365,8 +365,8 @@ class Bodies(Budget):
         return current
 
     def instance(
-        self, name: str, entry: LayerSpec, at: Origin, ctx: Context, given: Any, above: Value | None
-    ) -> Value:
+        self, name: str, entry: LayerSpec, at: Origin, ctx: Context, given: Any, above: Resolved | None
+    ) -> Resolved:
         """Expand one instance (repeated or not); returns its output(s)."""
         if entry.type is not None or entry.share is not None or entry.call is not None:
             key = "type" if entry.type is not None else "share" if entry.share is not None else "call"
@@ -397,7 +397,7 @@ class Bodies(Budget):
         values = self.instance_inputs(block_name, block, at, ctx, given, above)
         bare = str(block_name).rsplit(".", 1)[-1]
         block_at = self.facts(block).origin or lib.at("blocks", bare)
-        out: Value = values[0] if values else None
+        out: Resolved = values[0] if values else None
         reps = 1 if count is None else count
         if reps == 0:
             if not values:
@@ -436,7 +436,7 @@ class Bodies(Budget):
                     at if count is None else at.at("repeat"), reps, str(block_name), block, lib, sub.scope
                 )
             body_at = ("blocks", bare, "layers")
-            env: dict[str, Value] = dict(zip(block.inputs, values))
+            env: dict[str, Resolved] = dict(zip(block.inputs, values))
             if isinstance(block.layers, dict):
                 last = self.dag(block.layers, body_at, sub, env, values[0] if len(values) == 1 else None)
             else:
@@ -453,8 +453,8 @@ class Bodies(Budget):
         return out
 
     def instance_inputs(
-        self, name: str, block: BlockSpec, at: Origin, ctx: Context, given: Any, above: Value | None
-    ) -> list[Value]:
+        self, name: str, block: BlockSpec, at: Origin, ctx: Context, given: Any, above: Resolved | None
+    ) -> list[Resolved]:
         """The values of the block's inputs, in its order."""
         wanted = block.inputs
         if ctx.listing:  # a stack: each layer takes the one above, whatever it is called

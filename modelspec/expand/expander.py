@@ -32,7 +32,7 @@ from .state import (
     Failed,
     Library,
     Limit,
-    Value,
+    Resolved,
 )
 
 __all__ = [
@@ -147,7 +147,7 @@ class _Expander(Bodies):
                     flat[part] = self.value(data[part], root.scope, spec.at(part))
         if spec.layers is None:  # a block library: its blocks are checked where they are used
             return None if self.problems else flat
-        env: dict[str, Value] = {name: name for name in spec.inputs}
+        env: dict[str, Resolved] = {name: name for name in spec.inputs}
         try:
             if isinstance(spec.layers, list):
                 self.chain(spec.layers, ("layers",), ctx, next(iter(spec.inputs), None))

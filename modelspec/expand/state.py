@@ -20,9 +20,9 @@ MAX_STEPS = 400_000
 block instance (each repeat) is one. Nodes alone do not bound the work: a block whose entries are all
 left out makes nothing, however often it is used."""
 
-Value = Any
-"""What a name stands for once expanded: a flat reference (``'stage1-2-out'``, ``'enc[1]'``), or a list
-of them for an instance with several outputs."""
+Resolved = str | list[str] | object
+"""What a name stands for once expanded: a flat reference (``'stage1-2-out'``, ``'enc[1]'``), a list
+of them for an instance with several outputs, or :data:`BROKEN` (its entry failed)."""
 
 
 class Limit(Exception):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem, SpecError, suggest
 from ..files import open_regular
+from ..keras.messages import clipped
 from ..spec import DataSpec, ModelSpec
 
 if TYPE_CHECKING:  # numpy is imported when data is handled: `import modelspec` stays light
@@ -172,8 +173,7 @@ def read_csv(path: str, sep: str, places: Places) -> Any:
     except pd.errors.EmptyDataError:
         raise SpecError([places.file(f"'{path}' is empty: a CSV starts with a header row")]) from None
     except (pd.errors.ParserError, ValueError, OverflowError) as e:
-        text = " ".join(str(e).split())[:300]
-        raise SpecError([places.file(f"'{path}' is not a CSV file pandas can read: {text}")]) from None
+        raise SpecError([places.file(f"'{path}' is not a CSV file pandas can read: {clipped(e)}")]) from None
     except MemoryError:
         raise SpecError([places.file(f"'{path}' does not fit in memory")]) from None
     except OSError as e:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Origin, SpecError
+from ..keras.messages import clipped
 from ..spec.models import DistributionSpec
 
 JOIN_VARIABLES = (
@@ -126,8 +127,7 @@ def distribution_plan(keras: Any, setting: Setting, at: Origin) -> Plan:
                 else tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
             )
         except (RuntimeError, ValueError) as e:
-            text = " ".join(str(e).split())[:400]
-            raise fail(f"TensorFlow could not start the '{name}' strategy: {text}") from None
+            raise fail(f"TensorFlow could not start the '{name}' strategy: {clipped(e)}") from None
         return Plan(strategy.scope(), int(strategy.num_replicas_in_sync))
     engine = "DataParallel" if name == "data_parallel" else "ModelParallel"
     if backend != "jax":
