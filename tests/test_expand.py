@@ -60,7 +60,16 @@ def test_expand_prints_and_names_its_settings(capsys):
     assert out.startswith("# ") and "--variant resnet101 --set classes=10" in out.splitlines()[0]
     flat = modelspec.loads(out)
     assert flat.layers["predictions"].args["units"] == 10
-    assert len(flat.layers) == 346  # ResNet101's layers, the input apart
+    # ResNet101's stages: 3, 4, 23 and 3 residual units, conv4 the long one.
+    units = {stage: sorted({int(n.split("-")[1][5:]) for n in flat.layers if n.startswith(f"{stage}-block")})
+             for stage in ("conv2", "conv3", "conv4", "conv5")}  # fmt: skip
+    assert units == {
+        "conv2": [1, 2, 3],
+        "conv3": [1, 2, 3, 4],
+        "conv4": list(range(1, 24)),
+        "conv5": [1, 2, 3],
+    }
+    assert flat.layers["conv4-block23-add"].inputs == ["conv4-block22-out", "conv4-block23-c-1"]
 
 
 # -- names ----------------------------------------------------------------------------
