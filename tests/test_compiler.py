@@ -72,6 +72,23 @@ def test_example_iris():
     assert isinstance(model.layers[0].kernel_regularizer, keras.regularizers.L2)
 
 
+def test_example_iris_sweep():
+    # The iris MLP with its knobs named for a sweep: as written, the same network; the shallow variant drops one layer.
+    def mlp(width: int, deep: bool):
+        hidden = [keras.layers.Dense(width, activation="relu")] if deep else []
+        return keras.Sequential([
+            keras.Input(shape=(4,), name="features"),
+            keras.layers.Dense(width, activation="relu", kernel_regularizer=keras.regularizers.L2(1e-4)),
+            keras.layers.Dropout(0.1),
+            *hidden,
+            keras.layers.Dense(3, activation="softmax", name="species"),
+        ])  # fmt: skip
+
+    assert_same_network(build("iris_sweep"), mlp(16, True))
+    spec = modelspec.load(SPECS / "iris_sweep.yaml", params={"width": 8}, variant="shallow")
+    assert_same_network(modelspec.build(spec), mlp(8, False))
+
+
 def test_example_ticket_router():
     title = keras.Input(shape=(None,), dtype="int32", name="title")
     body = keras.Input(shape=(None,), dtype="int32", name="body")
