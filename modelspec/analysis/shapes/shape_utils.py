@@ -412,21 +412,6 @@ def conv_length(n: int | None, kernel: int, stride: int, dilation: int, padding:
     return (n - 1) // stride + 1  # "same" and "causal": ceil(n / stride)
 
 
-def _transpose_length(
-    n: int | None, kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None
-) -> int | None:
-    """Output length of a transposed convolution along one axis (TensorFlow's convention)."""
-    if n is None:
-        return None
-    span = (kernel - 1) * dilation + 1
-    if padding == "valid":
-        extra = max(span, stride) - span if output_padding is None else output_padding
-        return (n - 1) * stride + span + extra
-    if output_padding is None:
-        return n * stride
-    return (n - 1) * stride + span % 2 + output_padding
-
-
 def padding_mode(layer: Layer, allowed: tuple[str, ...]) -> str:
     padding = layer["padding"]
     if not isinstance(padding, str) or padding.lower() not in allowed:
