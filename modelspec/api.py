@@ -332,7 +332,7 @@ def build(
     return to_keras(record.model()[0], objects)
 
 
-def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
+def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None, flat: bool = False) -> ModelSpec:
     """A Keras model as a spec: ``build(from_keras(model))`` makes the same network.
 
     A ``keras.Sequential`` becomes a list of layers, a functional model a
@@ -345,6 +345,8 @@ def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> M
         model: A ``keras.Sequential`` or functional ``keras.Model``.
         custom_objects: User layer classes by name, besides registered ones:
             layers of these classes are named without a warning.
+        flat: One node per layer; by default units that repeat (residual
+            units, dense layers) are written once as blocks, runs as ``repeat``.
 
     Returns:
         The spec. A layer class from outside ``keras.layers`` is written by its
@@ -359,7 +361,7 @@ def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> M
 
     from .keras.export import export_model
 
-    exported = export_model(model, custom_objects=_objects(custom_objects))
+    exported = export_model(model, custom_objects=_objects(custom_objects), flat=flat)
     for problem in exported.warnings:
         warnings.warn(problem.format(excerpt=False), UserWarning, stacklevel=2)
     return exported.spec

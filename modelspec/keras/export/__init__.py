@@ -34,6 +34,7 @@ from ...spec import ModelSpec
 from ..backend import load_keras
 from .arguments import Arguments
 from .compile import CompileSettings
+from .fold import fold_data
 from .load import check_model_file, load_model_file
 from .names import Names, valid_name
 from .read import Reader, op_name
@@ -60,7 +61,11 @@ class Exported:
 
 
 def export_model(
-    model: Any, *, source: str | None = None, custom_objects: dict[str, Any] | None = None
+    model: Any,
+    *,
+    source: str | None = None,
+    custom_objects: dict[str, Any] | None = None,
+    flat: bool = False,
 ) -> Exported:
     """A Keras model as a spec.
 
@@ -68,6 +73,7 @@ def export_model(
         model: A ``keras.Sequential`` or functional ``keras.Model``.
         source: How problems name the model (its file); default ``<model NAME>``.
         custom_objects: User classes by name: layers of theirs are named without a warning.
+        flat: One node per layer; by default repeated units are folded into blocks (:mod:`.fold`).
 
     Raises:
         SpecError: What the format cannot hold: a subclassed model, a
@@ -106,4 +112,6 @@ def export_model(
         data["outputs"] = outputs
     if compile_data:
         data["compile"] = compile_data
+    if not flat:
+        data = fold_data(data)
     return Exported(ModelSpec.model_validate(data), report.warnings, renamed)
