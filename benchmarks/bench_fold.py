@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_export import SMALLEST, Table, applications, compare, custom_objects, flat_layers, reported  # noqa: E402
+from bench_export import SMALLEST, Table, applications, compare, custom_objects, flat_layers, reported
 
 
 def run(name: str) -> dict:
@@ -50,7 +50,15 @@ def run(name: str) -> dict:
 def main() -> None:
     names, markdown = applications(__doc__.splitlines()[0])
     table = Table(
-        {"model": 18, "flat lines": 10, "folded lines": 12, "ratio": 6, "export s": 9, "max diff": 9, "result": 6},
+        {
+            "model": 18,
+            "flat lines": 10,
+            "folded lines": 12,
+            "ratio": 6,
+            "export s": 9,
+            "max diff": 9,
+            "result": 6,
+        },
         markdown,
     )
     totals = {"flat": 0, "folded": 0, "export": 0.0}

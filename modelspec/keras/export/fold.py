@@ -21,6 +21,7 @@ leaves the graph it cannot fold (shared layers, several inputs) as it is.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -166,8 +167,7 @@ class Graph:
         # Stretches between cuts, joined while their layer names keep one prefix (names are hints:
         # a residual unit's final activation is a stretch of its own).
         stretches: list[tuple[int, int]] = []
-        for a, b in zip(cuts, cuts[1:]):
-            names = [self.nodes[k].name for k in range(a + 1, b + 1)]
+        for a, b in itertools.pairwise(cuts):
             if stretches:
                 start = stretches[-1][0]
                 before = _prefix([self.nodes[k].name for k in range(start + 1, a + 1)])
@@ -184,7 +184,10 @@ class Graph:
             if inside & pinned or self.nodes[end].name in indexed:
                 continue
             outside = {
-                ref for k in range(start, end + 1) for ref in _refs(self.nodes[k].inputs) if _base(ref) not in inside
+                ref
+                for k in range(start, end + 1)
+                for ref in _refs(self.nodes[k].inputs)
+                if _base(ref) not in inside
             }
             if outside != {self.nodes[a].name}:
                 continue  # several entries, or an indexed one
@@ -208,7 +211,11 @@ class Graph:
         for k in range(unit.start, unit.end + 1):
             node = self.nodes[k]
             kind = {key: node.entry[key] for key in KINDS if key in node.entry}
-            args = sorted(key for key in node.entry if key not in KINDS and key != "call" and _default(node.entry, key) is _MISSING)
+            args = sorted(
+                key
+                for key in node.entry
+                if key not in KINDS and key != "call" and _default(node.entry, key) is _MISSING
+            )
             parts.append([kind, args, node.entry.get("call"), self.local(unit, node.inputs)])
         return _key(parts)
 
@@ -224,16 +231,19 @@ class Graph:
                 j += 1
                 continue
             group, m = folded[j]
-            run = [m]
+            chain = [m]  # the group's units that follow, each fed by the one before
             nxt = group.members[m].end + 1
-            while nxt in folded and folded[nxt][0] is group and group.members[folded[nxt][1]].entry == self.nodes[
-                group.members[run[-1]].end
-            ].name:
-                candidate = [*run, folded[nxt][1]]
-                if group.run_args(candidate) is None:
-                    break
-                run = candidate
-                nxt = group.members[folded[nxt][1]].end + 1
+            while (
+                nxt in folded
+                and folded[nxt][0] is group
+                and group.members[folded[nxt][1]].entry == self.nodes[group.members[chain[-1]].end].name
+            ):
+                chain.append(folded[nxt][1])
+                nxt = group.members[chain[-1]].end + 1
+            # The longest run from here whose params a rule in i explains.
+            run = next(
+                (chain[:k] for k in range(len(chain), 1, -1) if group.run_args(chain[:k]) is not None), [m]
+            )
             args = group.run_args(run) if len(run) > 1 else group.args_of(m)
             prefix = group.prefixes[m].rstrip("_-")
             key = names.take(prefix if prefix and VALID_NAME.match(prefix) else group.name, group.name)
@@ -358,7 +368,9 @@ class Group:
         for offset, key in enumerate(local):
             node = graph.nodes[first.start + offset]
             raw = graph.local(first, node.inputs)
-            raw = _map_refs(raw, lambda r: local[int(_base(r)[1:])] + r[len(_base(r)) :] if r.startswith("@") else r)
+            raw = _map_refs(
+                raw, lambda r: local[int(_base(r)[1:])] + r[len(_base(r)) :] if r.startswith("@") else r
+            )
             entry = {k: node.entry[k] for k in KINDS if k in node.entry}
             prefix = "${prefix}" if "prefix" in self.params else _escaped(self.prefixes[0])
             entry["name"] = prefix + self.suffixes[offset]
@@ -462,11 +474,12 @@ def _rule(values: list[Any]) -> Any:
     """A value or ``${...}`` expression giving ``values[i]`` for repeat ``i``; None when none is simple."""
     if all(_key(v) == _key(values[0]) for v in values):
         return _escaped(values[0])
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    # Two values always fit a line, or "the first differs": a rule needs three, or a count by one.
+    if all(type(v) is int for v in values) and (len(values) > 2 or abs(values[1] - values[0]) == 1):
         linear = _linear(values)
         if linear is not None:
             return "${" + linear + "}"
-    if all(_key(v) == _key(values[1]) for v in values[1:]):
+    if len(values) > 2 and all(_key(v) == _key(values[1]) for v in values[1:]):
         a, b = _literal(values[0]), _literal(values[1])
         if a is not None and b is not None:
             return "${" + f"{a} if i == 0 else {b}" + "}"
