@@ -325,11 +325,15 @@ def build(
             at the spec line concerned).
     """
     from .keras import to_keras
+    from .keras.backend import load_keras
+    from .keras.export.provenance import record as record_provenance
 
     objects = _objects(custom_objects)
     record = checked(spec, custom_objects=objects)
     guard(record, max_params=max_params)
-    return to_keras(record.model()[0], objects)
+    model = to_keras(record.model()[0], objects)
+    record_provenance(load_keras(), model, record.spec)  # export gives back the spec as written
+    return model
 
 
 def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None, flat: bool = False) -> ModelSpec:

@@ -13,7 +13,15 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import APPLICATION_FAMILIES, HEAVY_APPLICATIONS, SLOW, application, application_objects, flat
+from conftest import (
+    APPLICATION_FAMILIES,
+    HEAVY_APPLICATIONS,
+    SLOW,
+    SPECS,
+    application,
+    application_objects,
+    flat,
+)
 from keras import layers
 
 import modelspec
@@ -35,13 +43,29 @@ def model_of(*hidden, names=None):
     return keras.Model(x, layers.Dense(2, name="head")(h), name="net")
 
 
+def flat_layers(model):
+    """The model's layers, a nested model's replaced by its own."""
+    out = []
+    for layer in model.layers:
+        out += flat_layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return out
+
+
 def rebuilt_exactly(model, text, objects=None):
-    """Build the spec text and check it is ``model``: layer names, parameters, outputs (exact)."""
+    """Build the spec text and check it is ``model``: layer names, parameters, outputs (exact).
+
+    A nested model comes back as a block whose layers are named after the
+    instance (as in a flat export): there the layer classes are compared.
+    """
     built = modelspec.build(modelspec.loads(text, custom_objects=objects), custom_objects=objects)
-    assert [x.name for x in built.layers] == [x.name for x in model.layers]
+    a, b = flat_layers(model), flat_layers(built)
+    if any(isinstance(x, keras.Model) for x in model.layers):
+        assert [type(x).__name__ for x in a] == [type(x).__name__ for x in b]
+    else:
+        assert [x.name for x in built.layers] == [x.name for x in model.layers]
     assert built.count_params() == model.count_params()
-    for a, b in zip(model.layers, built.layers):
-        b.set_weights(a.get_weights())
+    for x, y in zip(a, b):
+        y.set_weights(x.get_weights())
     data = np.random.default_rng(0).normal(size=(2, *model.inputs[0].shape[1:])).astype("float32")
     for got, want in zip(flat(built(data, training=False)), flat(model(data, training=False))):
         assert float(np.max(np.abs(got - want))) == 0.0
@@ -138,6 +162,39 @@ def test_cli_export_folds_by_default_and_expand_of_the_folded_spec_builds_the_fl
         modelspec.load(expanded).to_data()["layers"].keys()
         == modelspec.load(plain).to_data()["layers"].keys()
     )
+
+
+def test_a_model_built_by_modelspec_exports_the_spec_it_was_built_from():
+    path = SPECS / "resnet50.yaml"
+    model = modelspec.build(path)
+    exported = modelspec.from_keras(model)
+    written = yaml.safe_load(path.read_text())
+    data = exported.to_data()
+    assert data["blocks"] == written["blocks"]
+    assert data["params"] == {"classes": 1000, "depth": [3, 4, 6, 3]}
+    assert data["layers"]["conv4"] == {"block": "stage", "filters": 256, "blocks": "${depth[2]}"}
+    assert data["layers"] == {
+        k: {**v, "inputs": v["inputs"]} if "inputs" in v else v for k, v in written["layers"].items()
+    }
+    info = model._modelspec_provenance["layers"]
+    assert info["conv4-block6-c-1"] == [
+        ["conv4", "stage", None],
+        ["conv4-block6", "bottleneck", 5],
+        ["conv4-block6-c", "conv_bn", None],
+    ]
+    rebuilt = modelspec.build(modelspec.loads(exported.to_yaml()))
+    assert [x.name for x in rebuilt.layers] == [x.name for x in model.layers]
+    assert rebuilt.count_params() == model.count_params()
+    assert "blocks" not in modelspec.from_keras(model, flat=True).to_data()
+
+
+def test_a_model_built_with_other_params_is_folded_from_its_graph_instead():
+    model = modelspec.build(
+        modelspec.load(SPECS / "resnet50.yaml", params={"depth": [1, 2, 1, 1], "classes": 10})
+    )
+    data = modelspec.from_keras(model).to_data()
+    assert "params" not in data  # not the file's defaults: the written spec would build another model
+    rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
 
 
 @pytest.mark.parametrize(

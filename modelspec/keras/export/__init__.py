@@ -37,6 +37,7 @@ from .compile import CompileSettings
 from .fold import fold_data
 from .load import check_model_file, load_model_file
 from .names import Names, valid_name
+from .provenance import recorded_spec
 from .read import Reader, op_name
 from .report import Report
 from .write import Writer
@@ -88,6 +89,8 @@ def export_model(
         if not report.problems:
             report.error((), "export-subclassed", f"not a Keras model: a {type(model).__name__}")
         raise SpecError(report.problems)
+    if not flat and (written := recorded_spec(keras, model, dict(custom_objects or {}))) is not None:
+        return Exported(written, [], {})  # built by modelspec: the spec it was built from
     reader.count(model)
     body = (
         reader.sequential_body(model, ())
