@@ -64,6 +64,7 @@ def main() -> None:
             "ratio": 6,
             "export s": 9,
             "max diff": 9,
+            "names": 6,
             "result": 6,
         },
         markdown,
