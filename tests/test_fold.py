@@ -205,3 +205,32 @@ def test_keras_applications_folded_rebuild_the_same_network(name):
     plain = modelspec.from_keras(model, custom_objects=objects, flat=True).to_yaml()
     assert len(folded.splitlines()) <= len(plain.splitlines())
     rebuilt_exactly(model, folded, objects)
+
+
+def test_a_nested_model_called_twice_becomes_a_block_with_a_shared_instance():
+    t = keras.Input((8,))
+    tower = keras.Model(
+        t, layers.Dense(4, name="o")(layers.Dense(16, activation="relu", name="h")(t)), name="tower"
+    )
+    a, b = keras.Input((8,), name="a"), keras.Input((8,), name="b")
+    model = keras.Model([a, b], layers.Concatenate(name="merged")([tower(a), tower(b)]))
+    text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    assert data["blocks"] == {
+        "shared": {
+            "layers": {
+                "h": {"type": "Dense", "name": "h", "units": 16, "activation": "relu"},
+                "o": {"type": "Dense", "name": "o", "units": 4},
+            }
+        }
+    }
+    assert data["layers"] == {
+        "shared_0": {"block": "shared", "inputs": "a"},
+        "shared_1": {"block": "shared", "inputs": "b", "share": "shared_0"},
+        "merged": {"type": "Concatenate", "inputs": ["shared_0", "shared_1"]},
+    }
+    built = modelspec.build(modelspec.loads(text))
+    assert built.count_params() == model.count_params() == tower.count_params()
+    built.set_weights(tower.get_weights())
+    data_in = [np.ones((2, 8), "float32"), np.arange(16, dtype="float32").reshape(2, 8)]
+    assert float(np.max(np.abs(flat(built(data_in))[0] - flat(model(data_in))[0]))) == 0.0

@@ -25,11 +25,13 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from ... import catalog
 from ...spec.models import RESERVED_KEYS
 from .names import VALID_NAME, Names, valid_name
+from .shared import fold_shared
 
 KINDS = ("type", "op", "block", "share")
 """The keys that say what an entry is: part of a unit's shape, never params."""
@@ -52,8 +54,10 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(layers, dict) or len(layers) < 2 * MIN_UNIT:
         return data
     graph = Graph(data)
-    units = graph.units()
-    groups = _groups(graph, units)
+    shared = fold_shared(data, graph, _HELPERS)  # a nested model called twice: one block, a shared instance
+    if shared is not data:
+        data, graph = shared, Graph(shared)
+    groups = _groups(graph, graph.units())
     if not groups:
         return data
     blocks = dict(data.get("blocks") or {})
@@ -501,3 +505,8 @@ def _rule(values: list[Any]) -> Any:
                 out += text
             return out
     return None
+
+
+_HELPERS = SimpleNamespace(
+    refs=_refs, base=_base, map_refs=_map_refs, escaped=_escaped, prefix=lambda names: _prefix(names)
+)
