@@ -29,6 +29,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ... import catalog
+from ...spec.dump import dump_yaml
 from ...spec.models import RESERVED_KEYS
 from .names import VALID_NAME, Names, valid_name
 from .shared import fold_shared
@@ -53,13 +54,14 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
     layers = data.get("layers")
     if not isinstance(layers, dict) or len(layers) < 2 * MIN_UNIT:
         return data
+    original = data
     graph = Graph(data)
     shared = fold_shared(data, graph, _HELPERS)  # a nested model called twice: one block, a shared instance
     if shared is not data:
         data, graph = shared, Graph(shared)
     groups = _groups(graph, graph.units())
     if not groups:
-        return data
+        return data if data is original or _lines(data) < _lines(original) else original
     blocks = dict(data.get("blocks") or {})
     block_names = Names(set(blocks) | set(layers) | set(data.get("inputs") or {}))
     folded: dict[int, tuple[Group, int]] = {}  # first node of a unit -> (group, member)
@@ -74,7 +76,13 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
     if "outputs" in data:
         out["outputs"] = out_refs
     order = ["modelspec", "name", "description", "seed", "params", "variants", "imports", "blocks"]
-    return {k: out[k] for k in order if k in out} | {k: v for k, v in out.items() if k not in order}
+    out = {k: out[k] for k in order if k in out} | {k: v for k, v in out.items() if k not in order}
+    # Blocks whose params take more room than they save (units that differ everywhere): not worth it.
+    return out if _lines(out) < _lines(original) else original
+
+
+def _lines(data: dict[str, Any]) -> int:
+    return dump_yaml(data).count("\n")
 
 
 # -- references ---------------------------------------------------------------------------------
@@ -168,14 +176,14 @@ class Graph:
             if reach <= j:
                 cuts.append(j)
             reach = max(reach, last_use[node.name])
-        # Stretches between cuts, joined while their layer names keep one prefix (names are hints:
-        # a residual unit's final activation is a stretch of its own).
+        # Stretches between cuts; a single node joins the stretch before it while their layer names
+        # keep one prefix (names are hints: a residual unit's final activation is a stretch of its own).
         stretches: list[tuple[int, int]] = []
         for a, b in itertools.pairwise(cuts):
-            if stretches:
+            if stretches and b == a + 1:  # one node joins the stretch before it (a unit's last activation)
                 start = stretches[-1][0]
-                before = _prefix([self.nodes[k].name for k in range(start + 1, a + 1)])
-                if before and _prefix([self.nodes[k].name for k in range(start + 1, b + 1)]) == before:
+                before = _prefix([self.layer_name(k) for k in range(start + 1, a + 1)])
+                if before and _prefix([self.layer_name(k) for k in range(start + 1, b + 1)]) == before:
                     stretches[-1] = (start, b)
                     continue
             stretches.append((a, b))
@@ -187,6 +195,8 @@ class Graph:
             inside = {self.nodes[k].name for k in range(start, end + 1)}
             if inside & pinned or self.nodes[end].name in indexed:
                 continue
+            if any("repeat" in self.nodes[k].entry for k in range(start, end + 1)):
+                continue  # already folded
             outside = {
                 ref
                 for k in range(start, end + 1)
@@ -197,9 +207,13 @@ class Graph:
                 continue  # several entries, or an indexed one
             unit = Unit(start, end, self.nodes[a].name)
             unit.shape = self.shape(unit)
-            unit.names = [self.nodes[k].name for k in range(start, end + 1)]
+            unit.names = [self.layer_name(k) for k in range(start, end + 1)]
             units.append(unit)
         return units
+
+    def layer_name(self, k: int) -> str | None:
+        """The Keras layer name of node ``k``; None for an operation (Keras names those itself)."""
+        return None if "op" in self.nodes[k].entry else self.nodes[k].name
 
     def local(self, unit: Unit, raw: Any) -> Any:
         """References inside ``unit`` as offsets (``x`` for its entry)."""
@@ -366,7 +380,12 @@ class Group:
     def block_data(self) -> dict[str, Any]:
         graph, first = self.graph, self.members[0]
         keys = Names({"x"})
-        local = [keys.take(s.strip("_-") or "layer") for s in self.suffixes]
+        local = [
+            keys.take(
+                s.strip("_-") or "layer" if s is not None else str(graph.nodes[first.start + k].entry["op"])
+            )
+            for k, s in enumerate(self.suffixes)
+        ]
         layers: dict[str, Any] = {}
         previous = "x"
         for offset, key in enumerate(local):
@@ -377,7 +396,9 @@ class Group:
             )
             entry = {k: node.entry[k] for k in KINDS if k in node.entry}
             prefix = "${prefix}" if "prefix" in self.params else _escaped(self.prefixes[0])
-            entry["name"] = prefix + self.suffixes[offset]
+            suffix = self.suffixes[offset]
+            if suffix is not None:  # an operation is no layer: Keras names it
+                entry["name"] = prefix + suffix
             if raw != previous:
                 entry["inputs"] = raw
             for (at, k), v in self.literals.items():
@@ -430,8 +451,11 @@ def _escaped(value: Any) -> Any:
     return value
 
 
-def _prefix(names: list[str]) -> str:
-    """The names' common prefix, up to and with its last separator ('' when none)."""
+def _prefix(names: list[str | None]) -> str:
+    """The names' common prefix, up to and with its last separator ('' when none); None counts for nothing."""
+    names = [n for n in names if n is not None]  # type: ignore[misc]
+    if not names:
+        return ""
     prefix = names[0] if len(names) > 1 else names[0][:-1]
     for name in names[1:]:
         while not name.startswith(prefix):
@@ -440,11 +464,11 @@ def _prefix(names: list[str]) -> str:
     return prefix[: cut + 1]
 
 
-def _split_names(names: list[str]) -> tuple[str, list[str]] | None:
+def _split_names(names: list[str | None]) -> tuple[str, list[str | None]] | None:
     """A unit's layer names as (common prefix up to a separator, the suffixes), or None."""
     prefix = _prefix(names)
-    suffixes = [n[len(prefix) :] for n in names]
-    if not prefix or any(not s for s in suffixes):
+    suffixes = [None if n is None else n[len(prefix) :] for n in names]
+    if not prefix or any(s == "" for s in suffixes):
         return None
     return prefix, suffixes
 
