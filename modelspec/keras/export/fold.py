@@ -61,7 +61,7 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
         data, graph = shared, Graph(shared)
     groups = _groups(graph, graph.units())
     if not groups:
-        return data if data is original or _lines(data) < _lines(original) else original
+        return data  # a shared sub-graph stays a block: its weights are one
     blocks = dict(data.get("blocks") or {})
     block_names = Names(set(blocks) | set(layers) | set(data.get("inputs") or {}))
     folded: dict[int, tuple[Group, int]] = {}  # first node of a unit -> (group, member)
@@ -77,8 +77,9 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
         out["outputs"] = out_refs
     order = ["modelspec", "name", "description", "seed", "params", "variants", "imports", "blocks"]
     out = {k: out[k] for k in order if k in out} | {k: v for k, v in out.items() if k not in order}
-    # Blocks whose params take more room than they save (units that differ everywhere): not worth it.
-    return out if _lines(out) < _lines(original) else original
+    # Blocks whose params take more room than they save (units that differ everywhere) are not worth
+    # it; a block's own few header lines are (the structure shows).
+    return out if _lines(out) <= _lines(original) + 4 * len(groups) else data
 
 
 def _lines(data: dict[str, Any]) -> int:
