@@ -336,14 +336,18 @@ def build(
             at the spec line concerned).
     """
     from .keras import to_keras
+    from .keras.backend import load_keras
+    from .keras.export.provenance import record as record_provenance
 
     objects = _objects(custom_objects)
     record = checked(spec, custom_objects=objects)
     guard(record, max_params=max_params)
-    return to_keras(record.model()[0], objects)
+    model = to_keras(record.model()[0], objects)
+    record_provenance(load_keras(), model, record.spec)  # export gives back the spec as written
+    return model
 
 
-def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> ModelSpec:
+def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None, flat: bool = False) -> ModelSpec:
     """A Keras model as a spec: ``build(from_keras(model))`` makes the same network.
 
     A ``keras.Sequential`` becomes a list of layers, a functional model a
@@ -356,6 +360,8 @@ def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> M
         model: A ``keras.Sequential`` or functional ``keras.Model``.
         custom_objects: User layer classes by name, besides registered ones:
             layers of these classes are named without a warning.
+        flat: One node per layer; by default units that repeat (residual
+            units, dense layers) are written once as blocks, runs as ``repeat``.
 
     Returns:
         The spec. A layer class from outside ``keras.layers`` is written by its
@@ -370,7 +376,7 @@ def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> M
 
     from .keras.export import export_model
 
-    exported = export_model(model, custom_objects=_objects(custom_objects))
+    exported = export_model(model, custom_objects=_objects(custom_objects), flat=flat)
     for problem in exported.warnings:
         warnings.warn(problem.format(excerpt=False), UserWarning, stacklevel=2)
     return exported.spec

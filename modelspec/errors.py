@@ -84,6 +84,7 @@ CODES: dict[str, str] = {
     "block-name": "a block is named like a Keras layer type",
     "block-cycle": "blocks use each other in a circle",
     "block-shape": "an instance does not fit its block (its inputs, repeat on several outputs, a DAG block in a list)",
+    "share-mismatch": "a shared block instance (`block` with `share`) names an instance of another block, or gives params",
     "if-needs-else": "an entry left out by `if: false` has several inputs (or none) and no `else`",
     "import-file": "an import names a missing, unreadable or absolute path",
     "import-cycle": "imports go round in a circle",

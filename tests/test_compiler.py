@@ -496,3 +496,35 @@ def test_a_stack_with_operations_needs_its_input_declared():
     (problem,) = info.value.problems
     assert (problem.code, problem.line, problem.path) == ("no-inputs", 4, ("layers", 1, "op"))
     assert "keras.ops.relu6" in problem.message
+
+
+def test_a_shared_block_instance_is_a_sub_model_called_twice():
+    spec = modelspec.loads(
+        """modelspec: 1
+inputs: {a: [8], b: [8]}
+blocks:
+  tower:
+    params: {units: required}
+    layers:
+      h: {type: Dense, units: "${units}", activation: relu}
+      o: {type: Dense, units: 4}
+layers:
+  left: {block: tower, units: 16, inputs: a}
+  right: {block: tower, share: left, inputs: b}
+  merged: {type: Concatenate, inputs: [left, right]}
+"""
+    )
+    built = modelspec.build(spec)
+    t = keras.Input((8,))
+    tower = keras.Model(t, keras.layers.Dense(4)(keras.layers.Dense(16, activation="relu")(t)))
+    a, b = keras.Input((8,), name="a"), keras.Input((8,), name="b")
+    expected = keras.Model([a, b], keras.layers.Concatenate()([tower(a), tower(b)]))
+    assert built.count_params() == expected.count_params() == tower.count_params()
+    assert [type(x).__name__ for x in built.layers[2:]] == [
+        "Dense",
+        "Dense",
+        "Concatenate",
+    ]  # called twice, made once
+    built.set_weights(tower.get_weights())
+    data = random_inputs(expected)
+    np.testing.assert_array_equal(flat(built(data))[0], flat(expected(data))[0])

@@ -668,3 +668,45 @@ def test_cli_override_mistakes_exit_2_and_say_so(tmp_path):
         assert done.returncode == 2 and words in done.stderr, (args, done.stderr)
         assert "9" * 100 not in done.stderr and "Traceback" not in done.stderr
         assert "p.yaml:5" not in done.stderr  # the spec's lines are not blamed
+
+
+# -- shared instances ------------------------------------------------------------------------
+
+SHARED = """modelspec: 1
+inputs:
+  a: [8]
+  b: [8]
+blocks:
+  tower:
+    params: {units: required}
+    layers:
+      h: {type: Dense, units: "${units}", activation: relu}
+      o: {type: Dense, units: 4}
+  other:
+    layers:
+      - {type: Dense, units: 4}
+layers:
+  left: {block: tower, units: 16, inputs: a}
+  right: {block: tower, share: left, inputs: b}
+  merged: {type: Concatenate, inputs: [left, right]}
+"""
+
+
+def test_a_shared_instance_calls_the_layers_of_the_one_it_shares():
+    data = modelspec.loads(SHARED).to_data()
+    assert data["layers"]["right-h"] == {"inputs": "b", "share": "left-h"}
+    assert data["layers"]["right-o"] == {"inputs": "right-h", "share": "left-o"}
+    assert data["layers"]["merged"]["inputs"] == ["left-o", "right-o"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "line", "message"),
+    [
+        ("share: left,", "share: lft,", "unknown-reference", 16, "no block instance 'lft' before this one to share"),
+        ("block: tower, share", "block: other, share", "share-mismatch", 16, "instance 'left' is of block 'tower', not 'other'"),
+        ("share: left,", "share: left, units: 8,", "misplaced-key", 16, "a shared instance takes no params"),
+    ],
+)  # fmt: skip
+def test_a_shared_instance_must_name_an_instance_of_its_block_above_it(old, new, code, line, message):
+    (p,) = problems(SHARED.replace(old, new))
+    assert (p.code, p.line) == (code, line) and message in p.message

@@ -435,7 +435,7 @@ def test_keras_applications_export_and_rebuild_equal(name, side):
 
 def test_convnext_stages_share_one_downsampling_block():
     model = application("ConvNeXtTiny")
-    raw = modelspec.from_keras(model, custom_objects=application_objects()).to_data()
+    raw = modelspec.from_keras(model, custom_objects=application_objects(), flat=True).to_data()
     assert set(raw["blocks"]) == {"convnext_tiny_stem", "convnext_tiny_downsampling_block"}
     assert raw["blocks"]["convnext_tiny_downsampling_block"]["params"] == {"filters": "required"}
     instances = {k: v for k, v in raw["layers"].items() if "block" in v}

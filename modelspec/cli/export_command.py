@@ -31,6 +31,11 @@ def add_commands(command: Command) -> None:
         metavar="SPEC.yaml",
         help="write the spec to SPEC.yaml (atomically) instead of printing it",
     )
+    c.add_argument(
+        "--flat",
+        action="store_true",
+        help="one node per layer (by default repeated units are written as blocks with repeat)",
+    )
     add_plugins(c)
     c.set_defaults(func=export)
 
@@ -46,7 +51,7 @@ def export(args: argparse.Namespace) -> int:
 
     # A zip bomb, a subclassed model, a Lambda layer: refused before anything is unpacked or loaded.
     model = load_model_file(args.model, objects)
-    exported = export_model(model, source=args.model, custom_objects=objects)
+    exported = export_model(model, source=args.model, custom_objects=objects, flat=args.flat)
     warn(exported.warnings)
     keras = load_keras()
     header = (

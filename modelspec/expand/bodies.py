@@ -46,6 +46,15 @@ class Bodies(Budget):
             self.layers.append(data)  # type: ignore[union-attr]
             return
         assert name is not None
+        if ctx.shared is not None and ("type" in data or "share" in data):
+            # A shared instance calls the layer its instance made at this place again.
+            if not ctx.shared:
+                raise self.fail(
+                    at, "share-mismatch", "the shared instance makes more layers than the one it shares"
+                )
+            target = ctx.shared.pop(0)
+            data = {"share": target, **{k: data[k] for k in ("inputs", "call") if k in data}}
+        self.made.append(name)
         if name in self.names:
             raise self.fail(
                 at,
@@ -244,7 +253,7 @@ class Bodies(Budget):
             if top:
                 # The spec stage says where 'name' belongs.
                 data["name"] = self.value(entry.name, ctx.scope, at.at("name"))
-            else:
+            elif ctx.shared is None:  # a shared instance's layers are the ones it shares: named by the rule
                 name = self.name(entry, ctx.scope, at)  # the Keras layer name, exactly
         if raw is not None:
             data["inputs"] = self.refs(raw, env, at.at("inputs"))
@@ -368,9 +377,10 @@ class Bodies(Budget):
         self, name: str, entry: LayerSpec, at: Origin, ctx: Context, given: Any, above: Resolved | None
     ) -> Resolved:
         """Expand one instance (repeated or not); returns its output(s)."""
-        if entry.type is not None or entry.share is not None or entry.call is not None:
-            key = "type" if entry.type is not None else "share" if entry.share is not None else "call"
+        if entry.type is not None or entry.call is not None or (entry.share is not None and ctx.listing):
+            key = "type" if entry.type is not None else "call" if entry.call is not None else "share"
             raise self.fail(at.at(key), "misplaced-key", f"a block instance takes no '{key}'", key=True)
+        shared = None if entry.share is None else self.shared_layers(entry, at, ctx)
         if ctx.depth >= MAX_NESTING:
             raise self.limit(at, f"blocks nest deeper than {MAX_NESTING} levels")
         block_name = self.value(entry.block, ctx.scope, at.at("block"))
@@ -393,11 +403,29 @@ class Bodies(Budget):
                     at.at("repeat"), "block-shape",
                     f"block {block_name!r} has {len(block.outputs)} outputs; 'repeat' feeds each instance's output to the next, so it needs one",
                 )  # fmt: skip
-        self.check_params(block_name, block, entry, at)  # before the inputs: reported even when they broke
+        if shared is not None:
+            if shared[0] != str(block_name):
+                raise self.fail(
+                    at.at("share"), "share-mismatch",
+                    f"instance {self.value(entry.share, ctx.scope, at.at('share'))!r} is of block {shared[0]!r}, not {str(block_name)!r}",
+                    f"share an instance of {str(block_name)!r}, or write block: {shared[0]}",
+                )  # fmt: skip
+            if self.facts(entry).args:
+                key = next(iter(self.facts(entry).args))
+                raise self.fail(
+                    at.at(key), "misplaced-key",
+                    "a shared instance takes no params: it calls the layers of the instance it shares",
+                    key=True,
+                )  # fmt: skip
+        given_entry = entry if shared is None else shared[1]  # a shared one: the same params, the same layers
+        self.check_params(
+            block_name, block, given_entry, at
+        )  # before the inputs: reported even when they broke
         values = self.instance_inputs(block_name, block, at, ctx, given, above)
         bare = str(block_name).rsplit(".", 1)[-1]
         block_at = self.facts(block).origin or lib.at("blocks", bare)
         out: Resolved = values[0] if values else None
+        start = len(self.made)
         reps = 1 if count is None else count
         if reps == 0:
             if not values:
@@ -409,7 +437,9 @@ class Bodies(Budget):
             self.step(at)
             ij = {} if count is None else {"i": k, "n": count}
             arg_scope = {**ctx.scope, **ij}
-            params = {key: self.value(raw, arg_scope, at, key) for key, raw in self.facts(entry).args.items()}
+            params = {
+                key: self.value(raw, arg_scope, at, key) for key, raw in self.facts(given_entry).args.items()
+            }
             resolved = self.block_params(block, block_at, lib, params, ij)
             if entry.name is not None:  # the instance part of its nodes' names, evaluated for each repeat
                 inst = self.name(entry, arg_scope, at)
@@ -430,6 +460,7 @@ class Bodies(Budget):
                 ctx.depth + 1,
                 ctx.listing,
                 (*ctx.frames, frame),
+                ctx.shared if shared is None else shared[2],
             )
             if k == 0:  # refused before the work when even its least is too much
                 self.afford(
@@ -450,7 +481,28 @@ class Bodies(Budget):
                 raise Failed()
             if count is not None and k + 1 < reps:
                 values = [self.single(out, at), *values[1:]]
+        if shared is not None and shared[2]:
+            raise self.fail(
+                at.at("share"),
+                "share-mismatch",
+                "the shared instance makes fewer layers than the one it shares",
+            )
+        if ctx.shared is None and not ctx.listing:
+            scope_key = (ctx.prefix, name if ctx.prefix is None else name[len(ctx.prefix) + 1 :])
+            self.instances[scope_key] = (str(block_name), entry, self.made[start:])
         return out
+
+    def shared_layers(self, entry: LayerSpec, at: Origin, ctx: Context) -> tuple[str, LayerSpec, list[str]]:
+        """The instance a shared one names (in the same body): its block, its entry, the layers it made."""
+        other = self.value(entry.share, ctx.scope, at.at("share"))
+        found = self.instances.get((ctx.prefix, other))
+        if found is None:
+            known = sorted(str(k[1]) for k in self.instances if k[0] == ctx.prefix)
+            raise self.fail(
+                at.at("share"), "unknown-reference", f"no block instance {other!r} before this one to share",
+                f"share one of: {', '.join(known)}" if known else "share an instance written above this one",
+            )  # fmt: skip
+        return found[0], found[1], list(found[2])
 
     def instance_inputs(
         self, name: str, block: BlockSpec, at: Origin, ctx: Context, given: Any, above: Resolved | None

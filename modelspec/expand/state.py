@@ -61,6 +61,7 @@ class Context:
     depth: int = 0
     listing: bool = False  # the spec is a list: layers are emitted in order, by name only
     frames: tuple[Frame, ...] = ()  # the instances this body is in, outermost first (for drawings)
+    shared: list[str] | None = None  # a shared instance: the layers it calls again, in the order made
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ class Base(Collector):
         self.frames: dict[tuple, tuple[Frame, ...]] = {}
         self.layers: dict[str, Any] | list[Any] = [] if isinstance(spec.layers, list) else {}
         self.names: set[str] = set(spec.inputs)
+        self.made: list[str] = []  # the flat nodes of a mapping, in the order made
+        self.instances: dict[
+            tuple, tuple
+        ] = {}  # (body prefix, instance) -> (block, entry, nodes made): for share
         self.counters: dict[str, int] = {}
         self.loaded: dict[str, Library] = {}  # real path -> the file's library
         self.block_order: list[tuple[Library, str]] = []

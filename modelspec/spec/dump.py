@@ -9,7 +9,7 @@ import yaml
 
 def dump_yaml(data: Any) -> str:
     """YAML text of spec data, keys in their given order, short entries on one line."""
-    return yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=140)
 
 
 class _SpecDumper(yaml.SafeDumper):
@@ -28,7 +28,8 @@ def _represent_list(dumper: yaml.SafeDumper, value: list) -> yaml.Node:
 
 
 def _represent_dict(dumper: yaml.SafeDumper, value: dict) -> yaml.Node:
-    flow = all(_is_leaf(v) for v in value.values()) and len(repr(value)) <= 90
+    # The length as YAML writes it (keys unquoted): a block layer with its name and params stays one line.
+    flow = all(_is_leaf(v) for v in value.values()) and len(repr(value)) - 2 * len(value) <= 120
     return dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=flow)
 
 

@@ -34,8 +34,10 @@ from ...spec import ModelSpec
 from ..backend import load_keras
 from .arguments import Arguments
 from .compile import CompileSettings
+from .fold import fold_data
 from .load import check_model_file, load_model_file
 from .names import Names, valid_name
+from .provenance import recorded_spec
 from .read import Reader, op_name
 from .report import Report
 from .write import Writer
@@ -60,7 +62,11 @@ class Exported:
 
 
 def export_model(
-    model: Any, *, source: str | None = None, custom_objects: dict[str, Any] | None = None
+    model: Any,
+    *,
+    source: str | None = None,
+    custom_objects: dict[str, Any] | None = None,
+    flat: bool = False,
 ) -> Exported:
     """A Keras model as a spec.
 
@@ -68,6 +74,7 @@ def export_model(
         model: A ``keras.Sequential`` or functional ``keras.Model``.
         source: How problems name the model (its file); default ``<model NAME>``.
         custom_objects: User classes by name: layers of theirs are named without a warning.
+        flat: One node per layer; by default repeated units are folded into blocks (:mod:`.fold`).
 
     Raises:
         SpecError: What the format cannot hold: a subclassed model, a
@@ -82,6 +89,8 @@ def export_model(
         if not report.problems:
             report.error((), "export-subclassed", f"not a Keras model: a {type(model).__name__}")
         raise SpecError(report.problems)
+    if not flat and (written := recorded_spec(keras, model, dict(custom_objects or {}))) is not None:
+        return Exported(written, [], {})  # built by modelspec: the spec it was built from
     reader.count(model)
     body = (
         reader.sequential_body(model, ())
@@ -106,4 +115,6 @@ def export_model(
         data["outputs"] = outputs
     if compile_data:
         data["compile"] = compile_data
+    if not flat:
+        data = fold_data(data)
     return Exported(ModelSpec.model_validate(data), report.warnings, renamed)

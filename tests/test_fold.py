@@ -1,0 +1,236 @@
+"""Folded export: repeated units of a Keras graph come back as blocks, runs of them as ``repeat``.
+
+Small hand-made graphs first (equal residual units, units that differ in one
+argument, names no prefix explains), then keras.applications models: the
+folded spec rebuilds the very network, with the same layer names, parameter
+counts and outputs (exactly, with the weights copied in), and it is much
+shorter than the flat one.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from conftest import (
+    APPLICATION_FAMILIES,
+    HEAVY_APPLICATIONS,
+    SLOW,
+    SPECS,
+    application,
+    application_objects,
+    flat,
+)
+from keras import layers
+
+import modelspec
+from modelspec.cli import main
+
+
+def residual(x, name, units=8, hidden=16):
+    dense, proj, add = name if isinstance(name, tuple) else (f"{name}_dense", f"{name}_proj", f"{name}_add")
+    y = layers.Dense(hidden, activation="relu", name=dense)(x)
+    y = layers.Dense(units, name=proj)(y)
+    return layers.Add(name=add)([x, y])
+
+
+def model_of(*hidden, names=None):
+    x = keras.Input((8,), name="x")
+    h = layers.Dense(8, name="stem")(x)
+    for k, units in enumerate(hidden):
+        h = residual(h, names[k] if names else f"unit{k + 1}", hidden=units)
+    return keras.Model(x, layers.Dense(2, name="head")(h), name="net")
+
+
+def flat_layers(model):
+    """The model's layers, a nested model's replaced by its own."""
+    out = []
+    for layer in model.layers:
+        out += flat_layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return out
+
+
+def rebuilt_exactly(model, text, objects=None):
+    """Build the spec text and check it is ``model``: layer names, parameters, outputs (exact).
+
+    A nested model comes back as a block whose layers are named after the
+    instance (as in a flat export): there the layer classes are compared.
+    """
+    built = modelspec.build(modelspec.loads(text, custom_objects=objects), custom_objects=objects)
+    a, b = flat_layers(model), flat_layers(built)
+    if any(isinstance(x, keras.Model) for x in model.layers):
+        assert [type(x).__name__ for x in a] == [type(x).__name__ for x in b]
+    else:
+        assert [x.name for x in built.layers] == [x.name for x in model.layers]
+    assert built.count_params() == model.count_params()
+    for x, y in zip(a, b):
+        y.set_weights(x.get_weights())
+    data = np.random.default_rng(0).normal(size=(2, *model.inputs[0].shape[1:])).astype("float32")
+    for got, want in zip(flat(built(data, training=False)), flat(model(data, training=False))):
+        assert float(np.max(np.abs(got - want))) == 0.0
+    return built
+
+
+def test_two_equal_residual_units_become_one_block_repeated_twice():
+    model = model_of(16, 16)
+    spec = modelspec.from_keras(model)
+    data = spec.to_data()
+    assert list(data["blocks"]) == ["unit"]
+    block = data["blocks"]["unit"]
+    assert block["params"] == {"prefix": "required"}
+    assert [e["type"] for e in block["layers"].values()] == ["Dense", "Dense", "Add"]
+    assert block["layers"]["dense"] == {
+        "type": "Dense",
+        "name": "${prefix}dense",
+        "units": 16,
+        "activation": "relu",
+    }
+    assert block["layers"]["add"]["inputs"] == ["x", "proj"]
+    assert data["layers"]["unit1"] == {"block": "unit", "repeat": 2, "prefix": "unit${i + 1}_"}
+    assert list(data["layers"]) == ["stem", "unit1", "head"]
+    rebuilt_exactly(model, spec.to_yaml())
+
+
+def test_units_differing_in_one_argument_share_a_block_with_that_param():
+    model = model_of(16, 32)
+    data = modelspec.from_keras(model).to_data()
+    block = data["blocks"]["unit"]
+    assert block["params"] == {"prefix": "required", "units": "required"}
+    assert block["layers"]["dense"]["units"] == "${units}"
+    assert block["layers"]["proj"]["units"] == 8  # equal in both: a literal
+    assert data["layers"]["unit1"] == {"block": "unit", "prefix": "unit1_", "units": 16}
+    assert data["layers"]["unit2"] == {"block": "unit", "prefix": "unit2_", "units": 32}
+    rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
+
+
+def test_a_rule_in_the_repeat_index_folds_differing_values_into_one_repeat():
+    model = model_of(16, 32, 48, 64)
+    data = modelspec.from_keras(model).to_data()
+    assert data["layers"]["unit1"] == {
+        "block": "unit",
+        "repeat": 4,
+        "prefix": "unit${i + 1}_",
+        "units": "${16 * i + 16}",
+    }
+    rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
+
+
+def test_names_no_prefix_explains_stay_flat_and_flat_export_keeps_one_node_per_layer():
+    model = model_of(16, 16, names=[("up", "down", "join"), ("left", "right", "merge")])  # no shared prefix
+    folded = modelspec.from_keras(model).to_data()
+    plain = modelspec.from_keras(model, flat=True).to_data()
+    assert "blocks" not in plain and len(plain["layers"]) == 8
+    assert "blocks" not in folded and folded["layers"] == plain["layers"]
+    assert "blocks" not in modelspec.from_keras(model_of(16, 16), flat=True).to_data()
+
+
+def test_folding_is_deterministic():
+    model = model_of(16, 32, 48)
+    assert modelspec.from_keras(model).to_yaml() == modelspec.from_keras(model).to_yaml()
+
+
+def test_resnet50_folds_into_two_blocks_and_four_stages_within_60_lines():
+    model = application("ResNet50")
+    text = modelspec.from_keras(model).to_yaml()
+    assert len(text.splitlines()) <= 60
+    data = yaml.safe_load(text)
+    assert sorted(data["blocks"]) == ["conv_block", "conv_block_1"]
+    repeats = {k: e.get("repeat", 1) for k, e in data["layers"].items() if "block" in e}
+    assert repeats == {
+        "conv2_block1": 1, "conv2_block2": 2, "conv3_block1": 1, "conv3_block2": 3,
+        "conv4_block1": 1, "conv4_block2": 5, "conv5_block1": 1, "conv5_block2": 2,
+    }  # fmt: skip
+    assert data["layers"]["conv4_block2"]["prefix"] == "conv4_block${i + 2}_"
+    rebuilt_exactly(model, text)
+
+
+def test_cli_export_folds_by_default_and_expand_of_the_folded_spec_builds_the_flat_export(tmp_path, capsys):
+    model = model_of(16, 16, 16)
+    path = tmp_path / "net.keras"
+    model.save(path)
+    folded, plain, expanded = tmp_path / "folded.yaml", tmp_path / "flat.yaml", tmp_path / "expanded.yaml"
+    assert main(["export", str(path), "-o", str(folded)]) == 0
+    assert main(["export", str(path), "--flat", "-o", str(plain)]) == 0
+    assert "repeat: 3" in folded.read_text() and "blocks:" not in plain.read_text()
+    assert main(["validate", str(folded)]) == 0
+    assert main(["expand", str(folded), "-o", str(expanded)]) == 0
+    capsys.readouterr()
+    a, b = modelspec.build(expanded), modelspec.build(plain)
+    assert [x.name for x in a.layers] == [x.name for x in b.layers]
+    assert (
+        modelspec.load(expanded).to_data()["layers"].keys()
+        == modelspec.load(plain).to_data()["layers"].keys()
+    )
+
+
+def test_a_model_built_by_modelspec_exports_the_spec_it_was_built_from():
+    path = SPECS / "resnet50.yaml"
+    model = modelspec.build(path)
+    exported = modelspec.from_keras(model)
+    written = yaml.safe_load(path.read_text())
+    data = exported.to_data()
+    assert data["blocks"] == written["blocks"]
+    assert data["params"] == {"classes": 1000, "depth": [3, 4, 6, 3]}
+    assert data["layers"]["conv4"] == {"block": "stage", "filters": 256, "blocks": "${depth[2]}"}
+    assert data["layers"] == written["layers"]
+    info = model._modelspec_provenance["layers"]
+    assert info["conv4-block6-c-1"] == [
+        ["conv4", "stage", None],
+        ["conv4-block6", "bottleneck", 5],
+        ["conv4-block6-c", "conv_bn", None],
+    ]
+    rebuilt = modelspec.build(modelspec.loads(exported.to_yaml()))
+    assert [x.name for x in rebuilt.layers] == [x.name for x in model.layers]
+    assert rebuilt.count_params() == model.count_params()
+    assert "blocks" not in modelspec.from_keras(model, flat=True).to_data()
+
+
+def test_a_model_built_with_other_params_is_folded_from_its_graph_instead():
+    model = modelspec.build(
+        modelspec.load(SPECS / "resnet50.yaml", params={"depth": [1, 2, 1, 1], "classes": 10})
+    )
+    data = modelspec.from_keras(model).to_data()
+    assert "params" not in data  # not the file's defaults: the written spec would build another model
+    rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=[SLOW] if n in HEAVY_APPLICATIONS else []) for n in APPLICATION_FAMILIES]
+)
+def test_keras_applications_folded_rebuild_the_same_network(name):
+    model = application(name)
+    objects = application_objects()
+    folded = modelspec.from_keras(model, custom_objects=objects).to_yaml()
+    plain = modelspec.from_keras(model, custom_objects=objects, flat=True).to_yaml()
+    assert len(folded.splitlines()) <= len(plain.splitlines())
+    rebuilt_exactly(model, folded, objects)
+
+
+def test_a_nested_model_called_twice_becomes_a_block_with_a_shared_instance():
+    t = keras.Input((8,))
+    tower = keras.Model(
+        t, layers.Dense(4, name="o")(layers.Dense(16, activation="relu", name="h")(t)), name="tower"
+    )
+    a, b = keras.Input((8,), name="a"), keras.Input((8,), name="b")
+    model = keras.Model([a, b], layers.Concatenate(name="merged")([tower(a), tower(b)]))
+    text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    assert data["blocks"] == {
+        "shared": {
+            "layers": {
+                "h": {"type": "Dense", "name": "h", "units": 16, "activation": "relu"},
+                "o": {"type": "Dense", "name": "o", "units": 4},
+            }
+        }
+    }
+    assert data["layers"] == {
+        "shared_0": {"block": "shared", "inputs": "a"},
+        "shared_1": {"block": "shared", "inputs": "b", "share": "shared_0"},
+        "merged": {"type": "Concatenate", "inputs": ["shared_0", "shared_1"]},
+    }
+    built = modelspec.build(modelspec.loads(text))
+    assert built.count_params() == model.count_params() == tower.count_params()
+    built.set_weights(tower.get_weights())
+    data_in = [np.ones((2, 8), "float32"), np.arange(16, dtype="float32").reshape(2, 8)]
+    assert float(np.max(np.abs(flat(built(data_in))[0] - flat(model(data_in))[0]))) == 0.0
