@@ -17,6 +17,7 @@ from typing import Any
 from ... import catalog
 from ...graph.model import snake_case
 from ...spec.models import DTYPES
+from ...spec.subscript import format_key
 from ..values import plain_equal
 from .arguments import Arguments
 from .bodies import Body, Item, Placeholder, Ref, is_mask_of, is_tensor, tensors_in
@@ -25,6 +26,17 @@ from .report import Report
 
 OP_ALIASES = {"absolute": "abs"}
 """Operation classes whose snake-case name is not the ``keras.ops`` function of the allowlist."""
+
+
+def is_int(value: Any) -> bool:
+    """An integer, Python's or numpy's (not a bool)."""
+    return not isinstance(value, bool) and (isinstance(value, int) or type(value).__name__.startswith(("int", "uint")))
+
+
+def slice_of_ints(item: Any) -> Any:
+    if not isinstance(item, slice):
+        return item
+    return slice(*(None if b is None else int(b) for b in (item.start, item.stop, item.step)))
 
 
 def op_name(class_name: str) -> str:
@@ -383,7 +395,7 @@ class Reader:
         name = op_name(cls.__name__)
         info = catalog.op(name)
         if info is None:
-            what = "x[...] (indexing a tensor)" if cls.__name__ == "GetItem" else f"keras.ops.{name}"
+            what = f"keras.ops.{name}"
             self.report.error(
                 where,
                 "export-unsupported",
@@ -411,6 +423,12 @@ class Reader:
                 return None
             if key == info.variadic and isinstance(value, tuple):
                 value = list(value)
+            if name == "get_item" and key == "key":
+                written = self.subscript(value, (*where, key))
+                if written is None:
+                    return None
+                constants[key] = written
+                continue
             found = self.refs_of(value, refs, (*where, "inputs", key))
             if found is not None:
                 tensors[key] = found
@@ -430,6 +448,24 @@ class Reader:
         else:
             inputs = tensors
         return self.add(body, Item("op", op.name, type=name, args=constants, inputs=inputs), count)
+
+    def subscript(self, key: Any, where: tuple) -> str | None:
+        """A ``GetItem`` operation's key as a spec writes it, ``"[:, 0, :]"``; None (reported) when it is not static."""
+        items = key if isinstance(key, tuple) else (key,)
+
+        def static(item: Any) -> bool:
+            if isinstance(item, slice):
+                return all(b is None or is_int(b) for b in (item.start, item.stop, item.step))
+            return item is None or item is Ellipsis or is_int(item)
+
+        if not all(static(item) for item in items):
+            self.report.error(
+                where,
+                "export-unsupported",
+                f"the index {key!r} is not a static key (integers, slices of integers, None and ...)",
+            )
+            return None
+        return format_key(tuple(int(i) if is_int(i) else slice_of_ints(i) for i in items))
 
     def nested_call(
         self,
