@@ -16,7 +16,7 @@ import gc as _gc
 _gc_was_enabled = _gc.isenabled()
 _gc.disable()
 try:
-    from .api import build, check, from_keras, load, loads, path_policy, register, train
+    from .api import build, check, copy_weights, from_keras, load, loads, path_policy, register, train
     from .errors import Problem, SpecError
     from .spec import CompileSpec, DataSpec, InputSpec, LayerSpec, ModelSpec, TrainSpec
     from .version import __version__
@@ -47,6 +47,7 @@ __all__ = [
     "__version__",
     "build",
     "check",
+    "copy_weights",
     "from_keras",
     "load",
     "loads",

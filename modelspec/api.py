@@ -405,6 +405,23 @@ def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> M
     return exported.spec
 
 
+def copy_weights(source: Any, target: Any) -> None:
+    """Copy the weights of one model into another model of the same network, matching variables by path.
+
+    ``build(from_keras(model))`` makes the same network, with its variables in
+    the order of the spec's graph; a library model may create some in
+    another order (KerasHub's BART and Whisper backbones), where
+    ``set_weights(get_weights())`` fails: this pairs them by path
+    (``transformer_decoder_layer_0/self_attention/query/kernel``) instead.
+
+    Raises:
+        ValueError: A path only one model has, or whose shapes differ.
+    """
+    from .keras.weights import copy_weights as copy
+
+    copy(source, target)
+
+
 def train(
     spec: ModelSpec | str | os.PathLike,
     *,
@@ -463,6 +480,7 @@ __all__ = [
     "build",
     "check",
     "checked",
+    "copy_weights",
     "from_keras",
     "guard",
     "keras_registered",

@@ -126,18 +126,22 @@ class Arguments:
                     f"raises {keras_message(e)}, so its arguments cannot be read (a bug of the library)",
                 )
                 return None
-            if builtin is None and not self.config_remakes(cls, name, config, where):
-                return None
         args = self.arguments(builtin, cls, config, where, nested=serialized is not None, layer=layer)
         if args is None:
             return None
+        if builtin is None and cls is not None and serialized is None:
+            named = self.constructor_names(cls)
+            kept = {k: v for k, v in config.items() if k in args or k in named or k == "name"}
+            if not self.config_remakes(cls, name, kept, where):
+                return None
         return {"type": type_name, **args}
 
     def config_remakes(self, cls: Any, name: str, config: dict[str, Any], where: tuple) -> bool:
         """Whether a library layer's config makes the layer again (``cls.from_config``), as ``build`` will.
 
-        Some do not (KerasHub 0.32's ``GPTNeoXDecoder``): Keras's own loading
-        of the saved model fails the same way. Said here, at the layer, with
+        ``config`` is what the spec keeps (settings the layer works out again
+        left out). Some do not (KerasHub 0.32's ``GPTNeoXDecoder``): Keras's
+        own loading of the saved model fails the same way. Said here, at the layer, with
         the library's exception.
         """
         try:
@@ -273,18 +277,24 @@ class Arguments:
             args = dict(sorted(args.items(), key=lambda kv: order.get(kv[0], len(order))))
         return args
 
-    def drop_build_settings(self, cls: type, config: dict[str, Any], args: dict[str, Any], layer: Any) -> None:
+    def drop_build_settings(
+        self, cls: type, config: dict[str, Any], args: dict[str, Any], layer: Any
+    ) -> None:
         """Leave out what a library layer's config holds beyond its constructor's arguments, when the layer
         works it out again once built (KerasHub's ``decoder_sequence_shape``: the shapes it was built on)."""
-        try:
-            named = set(inspect.signature(cls.__init__).parameters)
-            named |= set(inspect.signature(self.keras.layers.Layer.__init__).parameters)
-        except (TypeError, ValueError):
-            return
-        extra = [k for k in args if k not in named and k != "dtype"]
+        named = self.constructor_names(cls)
+        extra = [k for k in args if named and k not in named and k != "dtype"]
         if extra and self.derived_by_itself(cls, config, extra, layer):
             for k in extra:
                 del args[k]
+
+    def constructor_names(self, cls: type) -> set[str]:
+        """The arguments a layer class's constructor names (with ``keras.layers.Layer``'s); empty when unknown."""
+        try:
+            named = set(inspect.signature(cls.__init__).parameters)
+            return named | set(inspect.signature(self.keras.layers.Layer.__init__).parameters)
+        except (TypeError, ValueError):
+            return set()
 
     def same_default(self, kind: str | None, value: Any, default: Any) -> bool:
         if kind == "activation":

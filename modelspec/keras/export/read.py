@@ -30,7 +30,9 @@ OP_ALIASES = {"absolute": "abs"}
 
 def is_int(value: Any) -> bool:
     """An integer, Python's or numpy's (not a bool)."""
-    return not isinstance(value, bool) and (isinstance(value, int) or type(value).__name__.startswith(("int", "uint")))
+    return not isinstance(value, bool) and (
+        isinstance(value, int) or type(value).__name__.startswith(("int", "uint"))
+    )
 
 
 def slice_of_ints(item: Any) -> Any:
