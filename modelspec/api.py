@@ -406,16 +406,16 @@ def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None) -> M
 
 
 def copy_weights(source: Any, target: Any) -> None:
-    """Copy the weights of one model into another model of the same network, matching variables by path.
+    """Copy the weights of one model into another model of the same network, matching layers by name.
 
     ``build(from_keras(model))`` makes the same network, with its variables in
     the order of the spec's graph; a library model may create some in
     another order (KerasHub's BART and Whisper backbones), where
-    ``set_weights(get_weights())`` fails: this pairs them by path
-    (``transformer_decoder_layer_0/self_attention/query/kernel``) instead.
+    ``set_weights(get_weights())`` fails: this pairs each layer's variables
+    with those of the layer of the same name (a spec keeps layer names).
 
     Raises:
-        ValueError: A path only one model has, or whose shapes differ.
+        ValueError: A layer's variables only one model has, or whose shapes differ.
     """
     from .keras.weights import copy_weights as copy
 

@@ -157,7 +157,7 @@ class Arguments:
             return False
         return True
 
-    def registered_name(self, cls: type, name: str, where: tuple) -> str | None | bool:
+    def registered_name(self, cls: type, name: str, where: tuple) -> str | bool | None:
         """The name a spec gives a class from outside ``keras.layers``: as Keras registers it
         (``keras_hub>TransformerEncoder``), or as the caller's custom objects name it.
 
