@@ -19,6 +19,10 @@ from typing import Any
 def copy_weights(source: Any, target: Any) -> None:
     """Give every variable of ``target`` the value of its counterpart in ``source``.
 
+    Layers are paired by name; those left over on both sides, by class in
+    their order (a library layer whose constructor renames it: KerasHub's
+    ``DepthwiseConvBlock`` made as ``block_0_0`` is named ``block_0_0_0``).
+
     Args:
         source: A built Keras model.
         target: A built Keras model of the same network (the same layer
@@ -28,26 +32,43 @@ def copy_weights(source: Any, target: Any) -> None:
         ValueError: The models' variables differ: a layer only one of them
             has, or a variable whose shapes differ, each named.
     """
-    mine = by_layer(source)
-    theirs = by_layer(target)
+    pairs = paired_layers(source, target)
     problems = []
-    for key in sorted(mine.keys() ^ theirs.keys()):
-        problems.append(f"{key[0]}: variable {key[1]} only in the {'source' if key in mine else 'target'}")
-    for key in sorted(mine.keys() & theirs.keys()):
-        a, b = tuple(mine[key].shape), tuple(theirs[key].shape)
-        if a != b:
-            problems.append(f"{mine[key].path}: shape {a} in the source, {b} in the target")
+    for mine, theirs in pairs:
+        if mine is None or theirs is None:
+            layer = mine if mine is not None else theirs
+            if layer.weights:
+                where = "source" if mine is not None else "target"
+                problems.append(f"{layer.name}: a layer with variables only in the {where}")
+            continue
+        if len(mine.weights) != len(theirs.weights):
+            problems.append(
+                f"{mine.name}: {len(mine.weights)} variables in the source, {len(theirs.weights)} in the target"
+            )
+            continue
+        for a, b in zip(mine.weights, theirs.weights):
+            if tuple(a.shape) != tuple(b.shape):
+                problems.append(
+                    f"{a.path}: shape {tuple(a.shape)} in the source, {tuple(b.shape)} in the target"
+                )
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise ValueError(f"the models' variables differ: {shown}")
-    for key, variable in theirs.items():
-        variable.assign(mine[key].value)
+    for mine, theirs in pairs:
+        if mine is not None and theirs is not None:
+            for a, b in zip(mine.weights, theirs.weights):
+                b.assign(a.value)
 
 
-def by_layer(model: Any) -> dict[tuple[str, int], Any]:
-    """A model's variables by (its layer's name, place among that layer's variables)."""
-    found: dict[tuple[str, int], Any] = {}
-    for layer in model.layers:
-        for i, variable in enumerate(layer.weights):
-            found[(layer.name, i)] = variable
-    return found
+def paired_layers(source: Any, target: Any) -> list[tuple[Any, Any]]:
+    """(source layer, target layer) pairs: by name, then what is left by class in order; None where one is missing."""
+    theirs = {layer.name: layer for layer in target.layers}
+    pairs = [(layer, theirs.pop(layer.name, None)) for layer in source.layers]
+    left = list(theirs.values())
+    for i, (mine, other) in enumerate(pairs):
+        if other is None:
+            match = next((layer for layer in left if type(layer) is type(mine)), None)
+            if match is not None:
+                left.remove(match)
+                pairs[i] = (mine, match)
+    return pairs + [(None, layer) for layer in left]
