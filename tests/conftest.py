@@ -411,8 +411,26 @@ HUB_BACKBONES = {
             "input_num_filters": 8,
         },
     ),
+    "SAM": ("segmentation", "SAMBackbone", lambda hub: _sam_parts(hub)),
 }
 """Every KerasHub backbone the round trip is tried on: its family, its class in ``keras_hub.models``, a tiny config."""
+
+
+def _sam_parts(hub):
+    """SAM's arguments are models and layers: a tiny ViTDet image encoder, prompt encoder and mask decoder."""
+    return {
+        "image_encoder": hub.models.ViTDetBackbone(
+            hidden_size=8, num_layers=2, intermediate_dim=16, num_heads=2, global_attention_layer_indices=[1],
+            patch_size=16, num_output_channels=8, window_size=2, image_shape=(32, 32, 3),
+        ),
+        "prompt_encoder": hub.layers.SAMPromptEncoder(
+            hidden_size=8, image_embedding_size=(2, 2), input_image_size=(32, 32), mask_in_channels=16
+        ),
+        "mask_decoder": hub.layers.SAMMaskDecoder(
+            num_layers=1, hidden_size=8, intermediate_dim=16, num_heads=2, embedding_dim=8,
+            num_multimask_outputs=3, iou_head_depth=2, iou_head_hidden_dim=8,
+        ),
+    }  # fmt: skip
 
 
 def hub_backbone(name):
@@ -420,7 +438,7 @@ def hub_backbone(name):
     import keras_hub
 
     _, class_name, config = HUB_BACKBONES[name]
-    return getattr(keras_hub.models, class_name)(**config)
+    return getattr(keras_hub.models, class_name)(**(config(keras_hub) if callable(config) else config))
 
 
 def hub_inputs(model, seed=0):
@@ -464,8 +482,12 @@ def assert_same_backbone(built, model):
 
     assert built.count_params() == model.count_params()
 
-    def classes(m):  # a library model may list its layers in another order than its graph's
-        return sorted(f"{type(layer).__module__}.{type(layer).__qualname__}" for layer in m.layers)
+    import keras
+
+    def classes(m):  # in any order (a library model's may not be its graph's); nested models by their layers
+        return sorted(
+            f"{type(layer).__module__}.{type(layer).__qualname__}" for layer in _sublayers(keras, m)
+        )
 
     assert classes(built) == classes(model)
     modelspec.copy_weights(model, built)

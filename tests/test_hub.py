@@ -32,8 +32,9 @@ REFUSED = {
 }
 """Backbones export refuses, naming the library's bug: (code, layer, words of the message)."""
 
-ONE_PER_FAMILY = ["Bert", "GPT2", "Mistral", "Bart", "ViT", "ResNet"]
-"""Bert pools with get_item; Bart lists its weights in another order than its graph; ViT holds derived settings."""
+ONE_PER_FAMILY = ["Bert", "GPT2", "Mistral", "Bart", "ViT", "ResNet", "SAM"]
+"""Bert pools with get_item; Bart lists its weights in another order than its graph; ViT holds derived
+settings; SAM normalizes with constant arrays and references its prompt encoder's dict outputs by key."""
 
 
 def _cases():

@@ -19,9 +19,11 @@ from typing import Any
 def copy_weights(source: Any, target: Any) -> None:
     """Give every variable of ``target`` the value of its counterpart in ``source``.
 
-    Layers are paired by name; those left over on both sides, by class in
-    their order (a library layer whose constructor renames it: KerasHub's
-    ``DepthwiseConvBlock`` made as ``block_0_0`` is named ``block_0_0_0``).
+    Layers (nested models' layers included) are paired by name; those left
+    over on both sides, by class in their order (a library layer whose
+    constructor renames it: KerasHub's ``DepthwiseConvBlock`` made as
+    ``block_0_0`` is named ``block_0_0_0``; a nested model's layers written
+    into its parent as ``sequential-conv2d``).
 
     Args:
         source: A built Keras model.
@@ -62,8 +64,8 @@ def copy_weights(source: Any, target: Any) -> None:
 
 def paired_layers(source: Any, target: Any) -> list[tuple[Any, Any]]:
     """(source layer, target layer) pairs: by name, then what is left by class in order; None where one is missing."""
-    theirs = {layer.name: layer for layer in target.layers}
-    pairs = [(layer, theirs.pop(layer.name, None)) for layer in source.layers]
+    theirs = {layer.name: layer for layer in leaves(target)}
+    pairs = [(layer, theirs.pop(layer.name, None)) for layer in leaves(source)]
     left = list(theirs.values())
     for i, (mine, other) in enumerate(pairs):
         if other is None:
@@ -72,3 +74,13 @@ def paired_layers(source: Any, target: Any) -> list[tuple[Any, Any]]:
                 left.remove(match)
                 pairs[i] = (mine, match)
     return pairs + [(None, layer) for layer in left]
+
+
+def leaves(model: Any) -> list[Any]:
+    """A model's layers, a nested model's replaced by its own: a spec may write a nested model into its parent."""
+    import keras
+
+    found = []
+    for layer in model.layers:
+        found += leaves(layer) if isinstance(layer, keras.Model) else [layer]
+    return found

@@ -78,9 +78,13 @@ class Reader:
         """Whether ``model`` can be exported; refuses a subclassed model, notes a subclass of a graph model."""
         cls = type(model)
         if not self.is_graph(model):
-            self.report.error(
-                path, "export-subclassed", subclassed_message(f"{cls.__module__}.{cls.__qualname__}")
-            )
+            registered = self.keras.saving.get_registered_name(cls)
+            what = (
+                f"{registered} from module {cls.__module__}"
+                if ">" in registered
+                else f"{cls.__module__}.{cls.__qualname__}"
+            )  # as a model file's config names it
+            self.report.error(path, "export-subclassed", subclassed_message(what))
             return False
         if cls not in (self.keras.Sequential, self.functional_class, self.keras.Model):
             self.report.warning(
@@ -218,12 +222,32 @@ class Reader:
                 outputs = self.nested_call(op, count, args, kwargs, body, refs, where, context, shared)
             elif isinstance(op, self.keras.layers.Layer):
                 outputs = self.layer_call(op, count, args, kwargs, body, refs, where, context, shared)
+                keys = self.output_keys(op, node) if outputs is not None and count > 1 else None
+                if keys is not None and outputs is not None:  # a dict of outputs: referenced by key
+                    outputs = [Ref(r.item, r.source, key) for r, key in zip(outputs, keys)]
             else:
                 outputs = self.op_call(op, count, args, kwargs, body, refs, where)
             if outputs is None:  # refused and reported: what uses it is not reported again
                 outputs = [Ref(None, 0)] * len(node.outputs)
             for tensor, ref in zip(node.outputs, outputs):
                 refs[id(tensor)] = ref
+
+    def output_keys(self, layer: Any, node: Any) -> list[str] | None:
+        """The keys of a layer call's outputs when the layer returns a dict (SAM's prompt encoder), else None.
+
+        Keras keeps a call's outputs flat, a dict's in the order of its sorted
+        keys; the keys come from the layer's output spec on the call's own
+        symbolic arguments.
+        """
+        try:
+            spec = layer.compute_output_spec(*node.arguments.args, **node.arguments.kwargs)
+        except Exception:  # noqa: BLE001 - no output spec: the outputs stay positions
+            return None
+        if not isinstance(spec, dict) or len(spec) != len(node.outputs):
+            return None
+        if any(isinstance(v, (dict, list, tuple)) for v in spec.values()):
+            return None
+        return sorted(str(k) for k in spec)
 
     def call_arguments(self, node: Any) -> tuple[tuple, dict[str, Any]]:
         """A node's call arguments, without those Keras fills in by itself (masks, default ``training``)."""
