@@ -17,28 +17,15 @@ from typing import Any
 from ... import catalog
 from ...graph.model import snake_case
 from ...spec.models import DTYPES
-from ...spec.subscript import format_key
 from ..values import plain_equal
 from .arguments import Arguments
 from .bodies import Body, Item, Placeholder, Ref, is_mask_of, is_tensor, tensors_in
+from .keys import dict_output_keys, written_key
 from .refusals import subclassed_message
 from .report import Report
 
 OP_ALIASES = {"absolute": "abs"}
 """Operation classes whose snake-case name is not the ``keras.ops`` function of the allowlist."""
-
-
-def is_int(value: Any) -> bool:
-    """An integer, Python's or numpy's (not a bool)."""
-    return not isinstance(value, bool) and (
-        isinstance(value, int) or type(value).__name__.startswith(("int", "uint"))
-    )
-
-
-def slice_of_ints(item: Any) -> Any:
-    if not isinstance(item, slice):
-        return item
-    return slice(*(None if b is None else int(b) for b in (item.start, item.stop, item.step)))
 
 
 def op_name(class_name: str) -> str:
@@ -222,7 +209,7 @@ class Reader:
                 outputs = self.nested_call(op, count, args, kwargs, body, refs, where, context, shared)
             elif isinstance(op, self.keras.layers.Layer):
                 outputs = self.layer_call(op, count, args, kwargs, body, refs, where, context, shared)
-                keys = self.output_keys(op, node) if outputs is not None and count > 1 else None
+                keys = dict_output_keys(op, node) if outputs is not None and count > 1 else None
                 if keys is not None and outputs is not None:  # a dict of outputs: referenced by key
                     outputs = [Ref(r.item, r.source, key) for r, key in zip(outputs, keys)]
             else:
@@ -231,23 +218,6 @@ class Reader:
                 outputs = [Ref(None, 0)] * len(node.outputs)
             for tensor, ref in zip(node.outputs, outputs):
                 refs[id(tensor)] = ref
-
-    def output_keys(self, layer: Any, node: Any) -> list[str] | None:
-        """The keys of a layer call's outputs when the layer returns a dict (SAM's prompt encoder), else None.
-
-        Keras keeps a call's outputs flat, a dict's in the order of its sorted
-        keys; the keys come from the layer's output spec on the call's own
-        symbolic arguments.
-        """
-        try:
-            spec = layer.compute_output_spec(*node.arguments.args, **node.arguments.kwargs)
-        except Exception:  # noqa: BLE001 - no output spec: the outputs stay positions
-            return None
-        if not isinstance(spec, dict) or len(spec) != len(node.outputs):
-            return None
-        if any(isinstance(v, (dict, list, tuple)) for v in spec.values()):
-            return None
-        return sorted(str(k) for k in spec)
 
     def call_arguments(self, node: Any) -> tuple[tuple, dict[str, Any]]:
         """A node's call arguments, without those Keras fills in by itself (masks, default ``training``)."""
@@ -421,11 +391,10 @@ class Reader:
         name = op_name(cls.__name__)
         info = catalog.op(name)
         if info is None:
-            what = f"keras.ops.{name}"
             self.report.error(
                 where,
                 "export-unsupported",
-                f"the operation '{op.name}' ({what}, class {cls.__name__}) is not one of the keras.ops "
+                f"the operation '{op.name}' (keras.ops.{name}, class {cls.__name__}) is not one of the keras.ops "
                 "functions a spec may call",
             )
             return None
@@ -477,21 +446,14 @@ class Reader:
 
     def subscript(self, key: Any, where: tuple) -> str | None:
         """A ``GetItem`` operation's key as a spec writes it, ``"[:, 0, :]"``; None (reported) when it is not static."""
-        items = key if isinstance(key, tuple) else (key,)
-
-        def static(item: Any) -> bool:
-            if isinstance(item, slice):
-                return all(b is None or is_int(b) for b in (item.start, item.stop, item.step))
-            return item is None or item is Ellipsis or is_int(item)
-
-        if not all(static(item) for item in items):
+        text = written_key(key)
+        if text is None:
             self.report.error(
                 where,
                 "export-unsupported",
                 f"the index {key!r} is not a static key (integers, slices of integers, None and ...)",
             )
-            return None
-        return format_key(tuple(int(i) if is_int(i) else slice_of_ints(i) for i in items))
+        return text
 
     def nested_call(
         self,
