@@ -18,7 +18,7 @@ _gc.disable()
 try:
     # The sweep stage first: `modelspec.sweep` is then the function imported below, not the subpackage.
     from . import sweep as _sweep_stage  # noqa: F401
-    from .api import build, check, from_keras, load, loads, path_policy, register, sweep, train
+    from .api import build, check, copy_weights, from_keras, load, loads, path_policy, register, sweep, train
     from .errors import Problem, SpecError
     from .spec import CompileSpec, DataSpec, InputSpec, LayerSpec, ModelSpec, TrainSpec
     from .version import __version__
@@ -49,6 +49,7 @@ __all__ = [
     "__version__",
     "build",
     "check",
+    "copy_weights",
     "from_keras",
     "load",
     "loads",

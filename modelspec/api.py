@@ -75,7 +75,47 @@ def keras_registered() -> dict[str, Any]:
     saving = getattr(keras, "saving", None)
     if saving is None:
         return {}
-    return {name: obj for name, obj in saving.get_custom_objects().items() if _library_object(obj)}
+    found = {name: obj for name, obj in saving.get_custom_objects().items() if _library_object(obj)}
+    return {**_library_layers(found), **found}
+
+
+_library_cache: dict[tuple[int, int], dict[str, Any]] = {}
+
+
+def _library_layers(registered: dict[str, Any]) -> dict[str, Any]:
+    """The layer classes a library defines without registering them, as ``package>Class``.
+
+    KerasHub registers the layers it exports (``keras_hub>TransformerEncoder``)
+    but not those its backbones build from (``GPTNeoXDecoder``,
+    ``RelativeEmbedding``): Keras finds those by their module when it loads a
+    model, which a spec never names. Each is named in its package, unless
+    that name is a registered class's or two of its classes share it (Gemma's
+    own ``RMSNormalization`` is not ``keras_hub>RMSNormalization``): export
+    refuses those by name.
+    """
+    packages = {k.split(">", 1)[0] for k in registered if ">" in k} - {"keras"}
+    key = (len(sys.modules), len(registered))
+    if key in _library_cache:
+        return _library_cache[key]
+    by_name: dict[str, list[Any]] = {}
+    registered_ids = {id(v) for v in registered.values()}
+    for module_name, module in list(sys.modules.items()):
+        package = module_name.split(".", 1)[0]
+        if package not in packages or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if (
+                isinstance(value, type)
+                and value.__module__ == module_name
+                and id(value) not in registered_ids
+                and _library_object(value)
+                and any(b.__name__ == "Layer" and b.__module__.startswith("keras.") for b in value.__mro__)
+            ):
+                by_name.setdefault(f"{package}>{value.__name__}", []).append(value)
+    found = {k: v[0] for k, v in by_name.items() if len(v) == 1 and k not in registered}
+    _library_cache.clear()
+    _library_cache[key] = found
+    return found
 
 
 _READS_FILES = ("Tokenizer", "Preprocessor")
@@ -382,6 +422,23 @@ def from_keras(model: Any, *, custom_objects: dict[str, Any] | None = None, flat
     return exported.spec
 
 
+def copy_weights(source: Any, target: Any) -> None:
+    """Copy the weights of one model into another model of the same network, matching layers by name.
+
+    ``build(from_keras(model))`` makes the same network, with its variables in
+    the order of the spec's graph; a library model may create some in
+    another order (KerasHub's BART and Whisper backbones), where
+    ``set_weights(get_weights())`` fails: this pairs each layer's variables
+    with those of the layer of the same name (a spec keeps layer names).
+
+    Raises:
+        ValueError: A layer's variables only one model has, or whose shapes differ.
+    """
+    from .keras.weights import copy_weights as copy
+
+    copy(source, target)
+
+
 def train(
     spec: ModelSpec | str | os.PathLike,
     *,
@@ -505,6 +562,7 @@ __all__ = [
     "build",
     "check",
     "checked",
+    "copy_weights",
     "from_keras",
     "guard",
     "keras_registered",

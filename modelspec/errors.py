@@ -101,6 +101,7 @@ CODES: dict[str, str] = {
     "export-refused-layer": "export: the model holds a layer that carries code (Lambda, TFSMLayer, ...)",
     "export-unsupported": "export: a part of the model the format cannot say (an operation outside the allowlist, ...)",
     "export-custom-layer": "warning: export named a class from outside Keras; building needs it registered",
+    "export-library-config": "export: a library layer's get_config() fails, or its config does not make the layer again",
     "export-unknown-class": "export: the model file names a class from outside Keras that no loaded module registers",
     "export-lossy": "warning: export left something out (a model subclass's own methods, compile settings)",
     # hostile inputs

@@ -258,3 +258,241 @@ def run_modelspec(args: list[str], cwd=None, memory: int = 1 << 30, timeout: flo
         timeout=timeout,
         preexec_fn=limit,
     )
+
+
+# -- KerasHub backbones, each from its class with a tiny config (no presets, nothing downloaded) ------
+
+_TEXT = dict(vocabulary_size=32, num_layers=1, hidden_dim=8, intermediate_dim=16)
+_HEADS = dict(num_heads=2)
+_GQA = dict(num_query_heads=2, num_key_value_heads=1)
+_IMAGE = (16, 16, 3)
+
+HUB_BACKBONES = {
+    # name: (family, class name, constructor arguments)
+    "Bert": ("encoder", "BertBackbone", {**_TEXT, **_HEADS, "max_sequence_length": 16}),
+    "Roberta": ("encoder", "RobertaBackbone", {**_TEXT, **_HEADS, "max_sequence_length": 16}),
+    "XLMRoberta": ("encoder", "XLMRobertaBackbone", {**_TEXT, **_HEADS, "max_sequence_length": 16}),
+    "DistilBert": ("encoder", "DistilBertBackbone", {**_TEXT, **_HEADS, "max_sequence_length": 16}),
+    "Albert": (
+        "encoder",
+        "AlbertBackbone",
+        {**_TEXT, **_HEADS, "embedding_dim": 8, "max_sequence_length": 16},
+    ),
+    "DebertaV3": ("encoder", "DebertaV3Backbone", {**_TEXT, **_HEADS, "max_sequence_length": 16}),
+    "Electra": (
+        "encoder",
+        "ElectraBackbone",
+        {
+            "vocab_size": 32,
+            "num_layers": 1,
+            "num_heads": 2,
+            "hidden_dim": 8,
+            "embedding_dim": 8,
+            "intermediate_dim": 16,
+            "max_sequence_length": 16,
+        },
+    ),
+    "FNet": ("encoder", "FNetBackbone", {**_TEXT, "max_sequence_length": 16}),
+    "GPT2": ("decoder", "GPT2Backbone", {**_TEXT, **_HEADS, "max_sequence_length": 16}),
+    "GPTNeoX": (
+        "decoder",
+        "GPTNeoXBackbone",
+        {**_TEXT, **_HEADS, "hidden_dim": 16, "max_sequence_length": 16},
+    ),
+    "OPT": ("decoder", "OPTBackbone", {**_TEXT, **_HEADS, "max_sequence_length": 16}),
+    "Bloom": ("decoder", "BloomBackbone", {**_TEXT, **_HEADS}),
+    "Falcon": ("decoder", "FalconBackbone", {**_TEXT, "num_attention_heads": 2}),
+    "Llama": ("rotary decoder", "LlamaBackbone", {**_TEXT, **_GQA}),
+    "Mistral": ("rotary decoder", "MistralBackbone", {**_TEXT, **_GQA}),
+    "Gemma": ("rotary decoder", "GemmaBackbone", {**_TEXT, **_GQA, "head_dim": 4}),
+    "Phi3": ("rotary decoder", "Phi3Backbone", {**_TEXT, **_GQA}),
+    "Qwen": ("rotary decoder", "QwenBackbone", {**_TEXT, **_GQA}),
+    "Bart": ("seq2seq", "BartBackbone", {**_TEXT, **_HEADS, "max_sequence_length": 16}),
+    "T5": ("seq2seq", "T5Backbone", {**_TEXT, **_HEADS}),
+    "Whisper": (
+        "seq2seq",
+        "WhisperBackbone",
+        {**_TEXT, **_HEADS, "max_encoder_sequence_length": 16, "max_decoder_sequence_length": 16},
+    ),
+    "ViT": (
+        "vision transformer",
+        "ViTBackbone",
+        {
+            "image_shape": _IMAGE,
+            "patch_size": 8,
+            "num_layers": 1,
+            "num_heads": 2,
+            "hidden_dim": 8,
+            "mlp_dim": 16,
+        },
+    ),
+    "ResNet": (
+        "convolutional",
+        "ResNetBackbone",
+        {
+            "input_conv_filters": [64],
+            "input_conv_kernel_sizes": [3],
+            "stackwise_num_filters": [64],
+            "stackwise_num_blocks": [1],
+            "stackwise_num_strides": [1],
+            "block_type": "basic_block",
+            "image_shape": _IMAGE,
+        },
+    ),
+    "VGG": (
+        "convolutional",
+        "VGGBackbone",
+        {"stackwise_num_repeats": [1, 1], "stackwise_num_filters": [4, 8], "image_shape": _IMAGE},
+    ),
+    "DenseNet": (
+        "convolutional",
+        "DenseNetBackbone",
+        {"stackwise_num_repeats": [1, 1], "image_shape": (32, 32, 3), "growth_rate": 4},
+    ),
+    "Xception": (
+        "convolutional",
+        "XceptionBackbone",
+        {
+            "stackwise_conv_filters": [[8, 8], [8, 8]],
+            "stackwise_pooling": [False, False],
+            "image_shape": (32, 32, 3),
+        },
+    ),
+    "CSPNet": (
+        "convolutional",
+        "CSPNetBackbone",
+        {
+            "stem_filters": 8,
+            "stem_kernel_size": 3,
+            "stem_strides": 1,
+            "stackwise_depth": [1],
+            "stackwise_strides": [2],
+            "stackwise_num_filters": [16],
+            "block_type": "dark_block",
+            "stage_type": "dark",
+            "image_shape": _IMAGE,
+        },
+    ),
+    "EfficientNet": (
+        "convolutional",
+        "EfficientNetBackbone",
+        {
+            "stackwise_kernel_sizes": [3, 3],
+            "stackwise_num_repeats": [1, 1],
+            "stackwise_input_filters": [8, 8],
+            "stackwise_output_filters": [8, 16],
+            "stackwise_expansion_ratios": [1, 2],
+            "stackwise_squeeze_and_excite_ratios": [0.0, 0.25],
+            "stackwise_strides": [1, 2],
+            "stackwise_block_types": ["fused", "v1"],
+            "width_coefficient": 1.0,
+            "depth_coefficient": 1.0,
+            "image_shape": _IMAGE,
+        },
+    ),
+    "MobileNet": (
+        "convolutional",
+        "MobileNetBackbone",
+        {
+            "stackwise_expansion": [[1]],
+            "stackwise_num_blocks": [1],
+            "stackwise_num_filters": [[8]],
+            "stackwise_kernel_size": [[3]],
+            "stackwise_num_strides": [[1]],
+            "stackwise_se_ratio": [[0.25]],
+            "stackwise_activation": [["relu"]],
+            "stackwise_padding": [[1]],
+            "output_num_filters": 16,
+            "depthwise_filters": 8,
+            "depthwise_stride": 1,
+            "depthwise_residual": False,
+            "last_layer_filter": 16,
+            "image_shape": _IMAGE,
+            "input_num_filters": 8,
+        },
+    ),
+    "SAM": ("segmentation", "SAMBackbone", lambda hub: _sam_parts(hub)),
+}
+"""Every KerasHub backbone the round trip is tried on: its family, its class in ``keras_hub.models``, a tiny config."""
+
+
+def _sam_parts(hub):
+    """SAM's arguments are models and layers: a tiny ViTDet image encoder, prompt encoder and mask decoder."""
+    return {
+        "image_encoder": hub.models.ViTDetBackbone(
+            hidden_size=8, num_layers=2, intermediate_dim=16, num_heads=2, global_attention_layer_indices=[1],
+            patch_size=16, num_output_channels=8, window_size=2, image_shape=(32, 32, 3),
+        ),
+        "prompt_encoder": hub.layers.SAMPromptEncoder(
+            hidden_size=8, image_embedding_size=(2, 2), input_image_size=(32, 32), mask_in_channels=16
+        ),
+        "mask_decoder": hub.layers.SAMMaskDecoder(
+            num_layers=1, hidden_size=8, intermediate_dim=16, num_heads=2, embedding_dim=8,
+            num_multimask_outputs=3, iou_head_depth=2, iou_head_hidden_dim=8,
+        ),
+    }  # fmt: skip
+
+
+def hub_backbone(name):
+    """A tiny KerasHub backbone of :data:`HUB_BACKBONES`, made from its class."""
+    import keras_hub
+
+    _, class_name, config = HUB_BACKBONES[name]
+    return getattr(keras_hub.models, class_name)(**(config(keras_hub) if callable(config) else config))
+
+
+def hub_inputs(model, seed=0):
+    """Inputs for a backbone, by input name: token ids, masks of ones, segment ids of zeros, random features."""
+    rng = np.random.default_rng(seed)
+    data = {}
+    for tensor in model.inputs:
+        shape = [2] + [8 if d is None else d for d in tensor.shape[1:]]
+        name = tensor.name
+        if "int" not in str(tensor.dtype):
+            data[name] = rng.uniform(size=shape).astype("float32")
+        elif "mask" in name:
+            data[name] = np.ones(shape, "int32")
+        elif "segment" in name:
+            data[name] = np.zeros(shape, "int32")
+        else:
+            data[name] = rng.integers(0, 16, size=shape).astype("int32")
+    return data if len(data) > 1 else next(iter(data.values()))
+
+
+def hub_round_trip(model):
+    """A backbone through export -> YAML -> load -> build; the rebuilt model, its YAML and the seconds taken.
+
+    Raises:
+        modelspec.SpecError: What export or build refuses, located.
+    """
+    import time
+
+    import modelspec
+
+    start = time.perf_counter()
+    text = modelspec.from_keras(model).to_yaml()
+    exported = time.perf_counter()
+    built = modelspec.build(modelspec.loads(text))
+    return built, text, exported - start, time.perf_counter() - exported
+
+
+def assert_same_backbone(built, model):
+    """Same parameter count, the same layer classes, and outputs within 1e-5 once the weights are copied by path."""
+    import modelspec
+
+    assert built.count_params() == model.count_params()
+
+    import keras
+
+    def classes(m):  # in any order (a library model's may not be its graph's); nested models by their layers
+        return sorted(
+            f"{type(layer).__module__}.{type(layer).__qualname__}" for layer in _sublayers(keras, m)
+        )
+
+    assert classes(built) == classes(model)
+    modelspec.copy_weights(model, built)
+    data = hub_inputs(model)
+    got, want = flat(built(data, training=False)), flat(model(data, training=False))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert float(np.max(np.abs(g - w))) <= 1e-5

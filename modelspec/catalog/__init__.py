@@ -120,10 +120,12 @@ def argument_kind(name: str) -> str | None:
     records it for Keras's layers; for a registered class (a KerasHub layer)
     it is how modelspec knows which arguments to make into Keras objects.
     """
-    if name in ("activation", "recurrent_activation") or name.endswith("_activation"):
+    if name in ("activation", "recurrent_activation") or (
+        name.endswith("_activation") and not name.startswith("use_")
+    ):  # use_gated_activation is a flag
         return "activation"
     for suffix in ("initializer", "regularizer", "constraint"):
-        if name.endswith("_" + suffix):
+        if name == suffix or name.endswith("_" + suffix):
             return suffix
     if name in LAYER_KIND_ARGS:
         return "layer"

@@ -170,6 +170,10 @@ class Serializer:
             return self.value(value.tolist(), kind, where)
         if isinstance(value, self.keras.layers.Layer):
             return self.value(self.keras.saving.serialize_keras_object(value), "layer", where)
+        if self.keras.ops.is_tensor(value) and not isinstance(value, self.keras.KerasTensor):
+            # a backend tensor held by an operation (Gemma's sqrt(hidden_dim)): its numbers, which
+            # build makes a constant of the first input's dtype again
+            return self.value(self.keras.ops.convert_to_numpy(value).tolist(), kind, where)
         self.report.error(
             where,
             "export-unsupported",

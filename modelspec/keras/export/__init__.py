@@ -19,9 +19,14 @@ spec data, with names (:mod:`.names`) given once every body is known;
 :mod:`.compile` adds the compile settings. What the format cannot hold is
 refused with a problem naming it (:mod:`.refusals`): a subclassed model (its
 ``call`` is Python code), a ``Lambda`` layer, an operation outside the
-allowlist. A layer class outside ``keras.layers`` is written by its class name,
-with a warning that building needs it registered. :mod:`.load` refuses a model
-file from its ``config.json`` before Keras loads it.
+allowlist. A layer class outside ``keras.layers`` is written by the name Keras
+registers it under (``keras_hub>TransformerEncoder``) or the caller's
+custom objects give it, else by its class name with a warning that building
+needs it registered; a library layer whose config fails or does not make it
+again is refused by name. :mod:`.keys` writes ``x[:, 0, :]`` as a
+``get_item`` key and a dict output's keys. :mod:`.load` refuses a model file
+from its ``config.json`` before Keras loads it (a registered ``keras.Model``
+subclass, such as a KerasHub backbone, is loaded and read as a graph).
 """
 
 from __future__ import annotations

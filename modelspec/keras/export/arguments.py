@@ -10,10 +10,13 @@ the layer again.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
 from ... import catalog
+from ...spec.registry import Registry
+from ..messages import keras_message
 from ..values import Serializer, plain_equal, plainish
 from .bodies import Item
 from .refusals import refused_layer_message
@@ -38,6 +41,7 @@ class Arguments:
         self.report = report
         self.values = Serializer(keras, custom_objects, report, self.serialized_entry)
         self.layer_types: dict[type, str | None] = {}
+        self.registry = Registry(custom_objects)
 
     def serialized_entry(self, name: str, serialized: dict[str, Any], where: tuple) -> dict[str, Any] | None:
         """A layer serialized inside another's config (a wrapper's ``layer``) as an entry."""
@@ -86,8 +90,14 @@ class Arguments:
         ):
             self.report.error(where, "export-refused-layer", refused_layer_message(name, class_name))
             return None
+        type_name = builtin or class_name
+        if builtin is None and cls is not None:
+            found = self.registered_name(cls, name, where)
+            if found is False:
+                return None
+            type_name = found or class_name
         if builtin is None:
-            registered = class_name in self.custom
+            registered = type_name in self.custom
             if not registered:
                 self.report.warning(
                     where,
@@ -108,10 +118,73 @@ class Arguments:
                     f"layer '{name}' ({class_name}) has no get_config(): its arguments cannot be read",
                 )
                 return None
+            except Exception as e:  # noqa: BLE001 - the library's bug (Llama's get_config in KerasHub 0.32)
+                self.report.error(
+                    where,
+                    "export-library-config",
+                    f"layer '{name}' ({class_name}, module {cls.__module__ if cls else '?'}): its get_config() "
+                    f"raises {keras_message(e)}, so its arguments cannot be read (a bug of the library)",
+                )
+                return None
         args = self.arguments(builtin, cls, config, where, nested=serialized is not None, layer=layer)
         if args is None:
             return None
-        return {"type": builtin or class_name, **args}
+        if builtin is None and cls is not None and serialized is None:
+            named = self.constructor_names(cls)
+            kept = {k: v for k, v in config.items() if k in args or k in named or k == "name"}
+            if not self.config_remakes(cls, name, kept, where):
+                return None
+        return {"type": type_name, **args}
+
+    def config_remakes(self, cls: Any, name: str, config: dict[str, Any], where: tuple) -> bool:
+        """Whether a library layer's config makes the layer again (``cls.from_config``), as ``build`` will.
+
+        ``config`` is what the spec keeps (settings the layer works out again
+        left out). Some do not (KerasHub 0.32's ``GPTNeoXDecoder``): Keras's
+        own loading of the saved model fails the same way. Said here, at the layer, with
+        the library's exception.
+        """
+        try:
+            cls.from_config(copy.deepcopy(config))
+        except Exception as e:  # noqa: BLE001 - whatever the library raises is its own bug
+            self.report.error(
+                where,
+                "export-library-config",
+                f"layer '{name}' ({cls.__name__}, module {cls.__module__}): its own config does not make "
+                f"it again: {cls.__name__}.from_config(layer.get_config()) raises {keras_message(e)} "
+                "(a bug of the library: Keras cannot load it from a saved model either)",
+            )
+            return False
+        return True
+
+    def registered_name(self, cls: type, name: str, where: tuple) -> str | bool | None:
+        """The name a spec gives a class from outside ``keras.layers``: as Keras registers it
+        (``keras_hub>TransformerEncoder``), or as the caller's custom objects name it.
+
+        None when nothing names it (the class name is written, with a warning);
+        False, reported, when that bare name means another class.
+        """
+        names = [k for k, v in self.custom.items() if v is cls]
+        registered = self.keras.saving.get_registered_name(cls)
+        if registered in names or (">" in registered and not names):
+            return registered
+        if cls.__name__ in names:
+            return cls.__name__
+        if names:
+            return sorted(names, key=lambda k: (">" not in k, k))[0]
+        other = self.registry.get(cls.__name__)
+        if other is not None and other is not cls:
+            where_from = getattr(other, "__module__", "?")
+            self.report.error(
+                where,
+                "export-custom-layer",
+                f"layer '{name}' is a {cls.__name__} from module {cls.__module__}, which no name registers: "
+                f"the name {cls.__name__} means another class (from module {where_from}), so a spec cannot "
+                "name this one",
+                hint="register it under a name of its own (custom_objects= or @modelspec.register)",
+            )
+            return False
+        return None
 
     def arguments(
         self,
@@ -158,6 +231,8 @@ class Arguments:
             args[key] = self.values.value(value, kind, (*where, key))
         if nested:  # a wrapper sets these on the layer it wraps (Bidirectional: zero_output_for_mask)
             unknown = [k for k in unknown if k not in WRAPPER_SET]
+        if info is None and cls is not None:
+            self.drop_build_settings(cls, config, args, layer)
         if unknown and not self.derived_by_itself(cls, config, unknown):
             self.report.error(
                 (*where, unknown[0]),
@@ -201,6 +276,25 @@ class Arguments:
             order = {k: i for i, k in enumerate(info.args)}
             args = dict(sorted(args.items(), key=lambda kv: order.get(kv[0], len(order))))
         return args
+
+    def drop_build_settings(
+        self, cls: type, config: dict[str, Any], args: dict[str, Any], layer: Any
+    ) -> None:
+        """Leave out what a library layer's config holds beyond its constructor's arguments, when the layer
+        works it out again once built (KerasHub's ``decoder_sequence_shape``: the shapes it was built on)."""
+        named = self.constructor_names(cls)
+        extra = [k for k in args if named and k not in named and k != "dtype"]
+        if extra and self.derived_by_itself(cls, config, extra, layer):
+            for k in extra:
+                del args[k]
+
+    def constructor_names(self, cls: type) -> set[str]:
+        """The arguments a layer class's constructor names (with ``keras.layers.Layer``'s); empty when unknown."""
+        try:
+            named = set(inspect.signature(cls.__init__).parameters)
+            return named | set(inspect.signature(self.keras.layers.Layer.__init__).parameters)
+        except (TypeError, ValueError):
+            return set()
 
     def same_default(self, kind: str | None, value: Any, default: Any) -> bool:
         if kind == "activation":

@@ -17,7 +17,7 @@ class Ref:
 
     item: int | None
     source: int = 0
-    index: int | None = None
+    index: int | str | None = None  # a position, or the key of a dict output
 
 
 @dataclass

@@ -23,15 +23,20 @@ KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp"})
 """Packages whose classes Keras finds by their module (importing it); a class from elsewhere must be registered."""
 
 
-def check_model_file(path: str) -> Any:
+def check_model_file(path: str, custom_objects: dict[str, Any] | None = None) -> Any:
     """Refuse, before Keras loads anything, a model file a spec cannot describe; its parsed ``config.json``.
 
     Reads the archive's ``config.json`` only: a subclassed model and
     code-carrying layers (``Lambda``, ...) are refused by name, without
-    deserializing (let alone running) anything.
+    deserializing (let alone running) anything. A model of a registered
+    functional subclass (a KerasHub ``Backbone``, whose config holds its
+    constructor's arguments rather than its layers) is accepted: loaded, it
+    is a graph of layers, which export reads as any functional model's.
 
     Args:
         path: The ``.keras`` file.
+        custom_objects: What is registered (``--plugin keras_hub``), besides
+            Keras's registry; None: no class is looked up (Keras is not imported).
 
     Raises:
         SpecError: The file is missing, not a ``.keras`` archive, over the
@@ -43,6 +48,8 @@ def check_model_file(path: str) -> Any:
         class_name = str(config.get("class_name"))
         inner = config.get("config") if isinstance(config.get("config"), dict) else {}
         graph = class_name == "Sequential" or ("layers" in inner and "output_layers" in inner)
+        if not graph and custom_objects is not None:
+            graph = _registered_functional(config, custom_objects)
         if not graph:  # a functional model's config lists its layers and outputs; a subclassed one's does not
             what = str(config.get("registered_name") or class_name)
             if config.get("module"):
@@ -53,6 +60,19 @@ def check_model_file(path: str) -> Any:
     if problems:
         raise SpecError(problems)
     return config
+
+
+def _registered_functional(config: dict[str, Any], custom_objects: dict[str, Any]) -> bool:
+    """Whether the model's class is a registered ``keras.Model`` subclass, which may make a graph in its constructor.
+
+    Keras makes such a model functional when its constructor calls
+    ``keras.Model.__init__(inputs=..., outputs=...)`` (KerasHub's backbones):
+    only the loaded model tells, and export refuses it there if it is not.
+    """
+    keras = load_keras()
+    name = str(config.get("registered_name") or config.get("class_name"))
+    cls = custom_objects.get(name) or keras.saving.get_registered_object(name, custom_objects=custom_objects)
+    return isinstance(cls, type) and issubclass(cls, keras.Model)
 
 
 def _serialized_objects(config: Any) -> list[dict[str, Any]]:
@@ -133,7 +153,7 @@ def load_model_file(path: str, custom_objects: dict[str, Any] | None = None) -> 
         SpecError: The file cannot be exported, names a class nothing
             registered, or Keras cannot load it.
     """
-    config = check_model_file(path)
+    config = check_model_file(path, dict(custom_objects or {}))
     keras = load_keras()
     unknown = _unknown_classes(keras, config, dict(custom_objects or {}), path)
     if unknown:

@@ -20,6 +20,7 @@ from ...spec.models import DTYPES
 from ..values import plain_equal
 from .arguments import Arguments
 from .bodies import Body, Item, Placeholder, Ref, is_mask_of, is_tensor, tensors_in
+from .keys import dict_output_keys, written_key
 from .refusals import subclassed_message
 from .report import Report
 
@@ -64,9 +65,13 @@ class Reader:
         """Whether ``model`` can be exported; refuses a subclassed model, notes a subclass of a graph model."""
         cls = type(model)
         if not self.is_graph(model):
-            self.report.error(
-                path, "export-subclassed", subclassed_message(f"{cls.__module__}.{cls.__qualname__}")
-            )
+            registered = self.keras.saving.get_registered_name(cls)
+            what = (
+                f"{registered} from module {cls.__module__}"
+                if ">" in registered
+                else f"{cls.__module__}.{cls.__qualname__}"
+            )  # as a model file's config names it
+            self.report.error(path, "export-subclassed", subclassed_message(what))
             return False
         if cls not in (self.keras.Sequential, self.functional_class, self.keras.Model):
             self.report.warning(
@@ -204,6 +209,9 @@ class Reader:
                 outputs = self.nested_call(op, count, args, kwargs, body, refs, where, context, shared)
             elif isinstance(op, self.keras.layers.Layer):
                 outputs = self.layer_call(op, count, args, kwargs, body, refs, where, context, shared)
+                keys = dict_output_keys(op, node) if outputs is not None and count > 1 else None
+                if keys is not None and outputs is not None:  # a dict of outputs: referenced by key
+                    outputs = [Ref(r.item, r.source, key) for r, key in zip(outputs, keys)]
             else:
                 outputs = self.op_call(op, count, args, kwargs, body, refs, where)
             if outputs is None:  # refused and reported: what uses it is not reported again
@@ -383,11 +391,10 @@ class Reader:
         name = op_name(cls.__name__)
         info = catalog.op(name)
         if info is None:
-            what = "x[...] (indexing a tensor)" if cls.__name__ == "GetItem" else f"keras.ops.{name}"
             self.report.error(
                 where,
                 "export-unsupported",
-                f"the operation '{op.name}' ({what}, class {cls.__name__}) is not one of the keras.ops "
+                f"the operation '{op.name}' (keras.ops.{name}, class {cls.__name__}) is not one of the keras.ops "
                 "functions a spec may call",
             )
             return None
@@ -411,6 +418,12 @@ class Reader:
                 return None
             if key == info.variadic and isinstance(value, tuple):
                 value = list(value)
+            if name == "get_item" and key == "key":
+                written = self.subscript(value, (*where, key))
+                if written is None:
+                    return None
+                constants[key] = written
+                continue
             found = self.refs_of(value, refs, (*where, "inputs", key))
             if found is not None:
                 tensors[key] = found
@@ -430,6 +443,17 @@ class Reader:
         else:
             inputs = tensors
         return self.add(body, Item("op", op.name, type=name, args=constants, inputs=inputs), count)
+
+    def subscript(self, key: Any, where: tuple) -> str | None:
+        """A ``GetItem`` operation's key as a spec writes it, ``"[:, 0, :]"``; None (reported) when it is not static."""
+        text = written_key(key)
+        if text is None:
+            self.report.error(
+                where,
+                "export-unsupported",
+                f"the index {key!r} is not a static key (integers, slices of integers, None and ...)",
+            )
+        return text
 
     def nested_call(
         self,
