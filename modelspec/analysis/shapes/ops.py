@@ -538,7 +538,7 @@ def _get_item(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     except SubscriptError:
         items = None
     if items is None:
-        raise KeyError(name)  # the spec stage reports a key it cannot read
+        raise NotInferable(f"{name}: the key is not one modelspec can read (the spec stage reports it)")
     named_axes = sum(item is not None and item is not Ellipsis for item in items)
     if named_axes > len(x):
         raise ShapeError(
