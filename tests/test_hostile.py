@@ -765,7 +765,10 @@ def test_a_callback_never_writes_over_an_imported_file(linked, capsys):
             "the expanded spec must end in .yaml or .yml, got 'flat.csv'",
         ),
         (["schema", "-o", "schema.yaml"], "the schema must end in .json, got 'schema.yaml'"),
-        (["build", "spec.yaml", "-o", "model.h5"], "the model must end in .keras, got 'model.h5'"),
+        (
+            ["build", "spec.yaml", "-o", "model.h5"],
+            "the output must end in .keras, .onnx or .tflite (or use --format saved_model -o FOLDER), got 'model.h5'",
+        ),
         (["train", "spec.yaml", "-o", "model.h5"], "the model must end in .keras, got 'model.h5'"),
         (
             ["data", "spec.yaml", "-o", "histograms.jpg"],

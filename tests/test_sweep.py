@@ -418,3 +418,24 @@ def test_a_storage_that_cannot_be_reached_is_reported_at_the_option(tmp_path):
     problem = info.value.problems[0]
     assert problem.code == "sweep-storage" and problem.path == ("--storage",)
     assert "secret" not in problem.message  # a password never reaches the terminal
+
+
+def test_workers_get_only_the_classes_they_can_import_again():
+    """A class made in memory (a test's, a notebook's) stays behind: unpickling it would end a spawned worker."""
+    import types
+
+    import keras
+
+    from modelspec.sweep.runner import _importable
+
+    made = types.ModuleType("made_in_memory")
+    exec(
+        "import keras\nclass Twice(keras.layers.Layer):\n    def call(self, x):\n        return 2 * x\n",
+        made.__dict__,
+    )
+    sys.modules["made_in_memory"] = made
+    try:
+        kept = _importable({"Twice": made.Twice, "Dense": keras.layers.Dense, "gelu": keras.activations.gelu})
+    finally:
+        del sys.modules["made_in_memory"]
+    assert kept == {"Dense": keras.layers.Dense, "gelu": keras.activations.gelu}

@@ -48,16 +48,17 @@ def build_format(command: str, output: str, requested: str | None) -> str | None
         UsageError: The output's suffix and ``--format`` disagree (exit status 2).
         SpecError: This backend cannot write the format, or its converter or runtime is missing.
     """
+    from ..files import IN_PLACE, output_kind
     from ..keras.serving import FORMATS, format_of, serving_check
 
+    kind = output_kind(output)
+    if kind in IN_PLACE and requested in (None, "keras"):
+        return None  # a device, FIFO or stream (-o /dev/null) takes a .keras model, whatever its name
     try:
         fmt = format_of(output, requested)
     except ValueError as e:
         raise UsageError(f"modelspec {command}: error: {e}") from None
     if fmt is not None:
-        from ..files import output_kind
-
-        kind = output_kind(output)
         if FORMATS[fmt].suffix is not None and kind not in ("new", "file"):
             raise UsageError(
                 f"modelspec {command}: error: {output!r} is a {kind}: a serving file is written to a file, "

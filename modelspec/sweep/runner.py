@@ -12,8 +12,10 @@ same sweep again continues the study.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -250,7 +252,8 @@ def _in_processes(sweep: Sweep) -> None:
     # spawn: a fresh interpreter per worker, never a fork of a process that may hold a backend's threads
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=sweep.workers, mp_context=context) as pool:
-        futures = [pool.submit(_worker_process, sweep, k) for k in range(sweep.workers)]
+        portable = dataclasses.replace(sweep, objects=_importable(sweep.objects))
+        futures = [pool.submit(_worker_process, portable, k) for k in range(sweep.workers)]
         try:
             for f in cf.as_completed(futures):
                 error = f.result()
@@ -259,6 +262,26 @@ def _in_processes(sweep: Sweep) -> None:
         except KeyboardInterrupt:
             cf.wait(futures)  # the workers got the Ctrl-C too: each fails its trial and stops
             raise
+
+
+def _importable(objects: dict[str, Any]) -> dict[str, Any]:
+    """The objects a spawned worker can import again by name: those of modules that are files on disk.
+
+    A worker unpickles each class by importing its module; a class of ``__main__``
+    or of a module made in memory cannot travel (unpickling it would end the
+    worker). A spec that needs one of those says so in the worker, located, as
+    an unknown type.
+    """
+    kept = {}
+    for name, obj in objects.items():
+        module = sys.modules.get(str(getattr(obj, "__module__", "")))
+        if (
+            module is not None
+            and getattr(module, "__name__", "") != "__main__"
+            and getattr(module, "__file__", None)
+        ):
+            kept[name] = obj
+    return kept
 
 
 def _worker_process(sweep: Sweep, worker: int) -> SpecError | None:
