@@ -329,7 +329,9 @@ class Group:
     def make(cls, members: list[Unit]) -> Group | None:
         split = [_split_names(u.names) for u in members]
         if any(s is None for s in split) or len({tuple(s[1]) for s in split}) != 1:  # type: ignore[index]
-            return None  # names that a prefix does not explain: left flat
+            split = [_split_most(u.names) for u in members]  # a few names of Keras's own (add_3) as params
+            if any(s is None for s in split) or len({tuple(s[1]) for s in split}) != 1:  # type: ignore[index]
+                return None  # names that a prefix does not explain: left flat
         return cls(members, [s[0] for s in split], split[0][1])  # type: ignore[index]
 
     def setup(self, graph: Graph) -> None:
@@ -339,6 +341,12 @@ class Group:
         if len({p for p in self.prefixes}) > 1:
             self.params["prefix"] = list(self.prefixes)
         first = self.members[0]
+        self.name_params: dict[int, str] = {}
+        for offset, suffix in enumerate(self.suffixes):
+            if suffix == _OWN:
+                name = _NUMBER.sub("", first.names[offset] or "").strip("_-") or "layer"
+                values = [u.names[offset] for u in self.members]
+                self.name_params[offset] = self.new_param(f"{name}_name", values, taken)
         for offset in range(first.end - first.start + 1):
             entries = [graph.nodes[u.start + offset].entry for u in self.members]
             keys = list(dict.fromkeys(k for e in entries for k in e if k not in KINDS and k != "call"))
@@ -383,7 +391,11 @@ class Group:
         keys = Names({"x"})
         local = [
             keys.take(
-                s.strip("_-") or "layer" if s is not None else str(graph.nodes[first.start + k].entry["op"])
+                _NUMBER.sub("", first.names[k] or "").strip("_-") or "layer"
+                if s == _OWN
+                else s.strip("_-") or "layer"
+                if s is not None
+                else str(graph.nodes[first.start + k].entry["op"])
             )
             for k, s in enumerate(self.suffixes)
         ]
@@ -398,7 +410,9 @@ class Group:
             entry = {k: node.entry[k] for k in KINDS if k in node.entry}
             prefix = "${prefix}" if "prefix" in self.params else _escaped(self.prefixes[0])
             suffix = self.suffixes[offset]
-            if suffix is not None:  # an operation is no layer: Keras names it
+            if offset in self.name_params:
+                entry["name"] = "${" + self.name_params[offset] + "}"
+            elif suffix is not None:  # an operation is no layer: Keras names it
                 entry["name"] = prefix + suffix
             if raw != previous:
                 entry["inputs"] = raw
@@ -463,6 +477,24 @@ def _prefix(names: list[str | None]) -> str:
             prefix = prefix[:-1]
     cut = max(prefix.rfind("_"), prefix.rfind("-"))
     return prefix[: cut + 1]
+
+
+_OWN = "\0own"
+"""The suffix of a layer whose name its unit's prefix does not explain: its name is a param."""
+
+
+def _split_most(names: list[str | None]) -> tuple[str, list[str | None]] | None:
+    """As :func:`_split_names`, the prefix being the longest that most names share; the others ``_OWN``."""
+    given = [n for n in names if n is not None]
+    if len(given) < 3:
+        return None
+    cuts = [k + 1 for k, c in enumerate(given[0]) if c in "_-"]
+    for cut in reversed(cuts):
+        prefix = given[0][:cut]
+        if sum(n.startswith(prefix) and len(n) > cut for n in given) * 4 >= len(given) * 3:
+            own = [n is not None and not (n.startswith(prefix) and len(n) > cut) for n in names]
+            return prefix, [_OWN if o else None if n is None else n[cut:] for n, o in zip(names, own)]
+    return None
 
 
 def _split_names(names: list[str | None]) -> tuple[str, list[str | None]] | None:
