@@ -433,15 +433,7 @@ class Reader:
             if default is not catalog.MISSING and plain_equal(value, default) and not info.args[key].required:
                 continue
             constants[key] = value
-        positional = [n for n in info.args if n != info.variadic]
-        if info.variadic in tensors and isinstance(tensors[info.variadic], list) and len(tensors) == 1:
-            inputs: Any = tensors[info.variadic]
-        elif list(tensors) == positional[: len(tensors)] and all(
-            isinstance(v, Ref) for v in tensors.values()
-        ):
-            inputs = list(tensors.values())
-        else:
-            inputs = tensors
+        inputs = info.inputs_of(tensors)  # the catalog's mapping of tensors to parameters, read backwards
         return self.add(body, Item("op", op.name, type=name, args=constants, inputs=inputs), count)
 
     def subscript(self, key: Any, where: tuple) -> str | None:
