@@ -329,18 +329,18 @@ def test_registered_layer_needs_no_custom_objects(monkeypatch):
     monkeypatch.setattr(_api, "_registry", {})
 
     @modelspec.register
-    class Triple(keras.layers.Layer):
+    class Treble(keras.layers.Layer):
         def call(self, x):
             return 3 * x
 
-    modelspec.register(Triple, name="Thrice")
+    modelspec.register(Treble, name="Thrice")
     spec = modelspec.loads(
-        "modelspec: 1\ninputs: {x: [2]}\nlayers:\n  a: {type: Triple}\n  b: {type: Thrice}\n"
+        "modelspec: 1\ninputs: {x: [2]}\nlayers:\n  a: {type: Treble}\n  b: {type: Thrice}\n"
     )
     model = modelspec.build(spec)
     np.testing.assert_allclose(model(np.ones((1, 2), "float32")), 9.0 * np.ones((1, 2)))
     monkeypatch.setattr(_api, "_registry", {})
-    with pytest.raises(modelspec.SpecError, match="unknown layer type 'Triple'"):
+    with pytest.raises(modelspec.SpecError, match="unknown layer type 'Treble'"):
         modelspec.loads(spec.to_yaml())
 
 

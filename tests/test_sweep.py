@@ -420,7 +420,7 @@ def test_a_storage_that_cannot_be_reached_is_reported_at_the_option(tmp_path):
     assert "secret" not in problem.message  # a password never reaches the terminal
 
 
-def test_workers_get_only_the_classes_they_can_import_again():
+def test_workers_get_only_the_classes_they_can_import_again(tmp_path, monkeypatch):
     """A class made in memory (a test's, a notebook's) stays behind: unpickling it would end a spawned worker."""
     import types
 
@@ -439,3 +439,14 @@ def test_workers_get_only_the_classes_they_can_import_again():
     finally:
         del sys.modules["made_in_memory"]
     assert kept == {"Dense": keras.layers.Dense, "gelu": keras.activations.gelu}
+    # A plugin module imported from a folder that has left sys.path since: a worker could not import it.
+    (tmp_path / "gone_plugin.py").write_text("import keras\nclass Half(keras.layers.Layer):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import gone_plugin
+
+    assert _importable({"Half": gone_plugin.Half}) == {"Half": gone_plugin.Half}  # its folder is on sys.path
+    monkeypatch.undo()
+    try:
+        assert _importable({"Half": gone_plugin.Half}) == {}
+    finally:
+        sys.modules.pop("gone_plugin", None)

@@ -265,20 +265,24 @@ def _in_processes(sweep: Sweep) -> None:
 
 
 def _importable(objects: dict[str, Any]) -> dict[str, Any]:
-    """The objects a spawned worker can import again by name: those of modules that are files on disk.
+    """The objects a spawned worker can import again by name: those whose module it finds on ``sys.path``.
 
-    A worker unpickles each class by importing its module; a class of ``__main__``
-    or of a module made in memory cannot travel (unpickling it would end the
-    worker). A spec that needs one of those says so in the worker, located, as
-    an unknown type.
+    A worker unpickles each class by importing its module afresh; a class of
+    ``__main__``, of a module made in memory, or of a module whose folder has
+    left ``sys.path`` since it was imported cannot travel (unpickling it would
+    end the worker). A spec that needs one of those says so in the worker,
+    located, as an unknown type.
     """
+    import importlib.machinery
+
     kept = {}
     for name, obj in objects.items():
-        module = sys.modules.get(str(getattr(obj, "__module__", "")))
+        top = str(getattr(obj, "__module__", "") or "").split(".")[0]
+        if not top or top == "__main__":
+            continue
         if (
-            module is not None
-            and getattr(module, "__name__", "") != "__main__"
-            and getattr(module, "__file__", None)
+            top in sys.builtin_module_names
+            or importlib.machinery.PathFinder.find_spec(top, sys.path) is not None
         ):
             kept[name] = obj
     return kept
