@@ -3,7 +3,7 @@
 ``modelspec.build`` records on the Keras model the spec as written (its
 blocks, params and repeats), where each layer came from (the block instances
 it was made in, with their repeat index), a digest of the expanded spec, and a
-fingerprint of the model (each layer's class and configuration). Exporting the
+fingerprint of the model (each layer's name, class and weight shapes). Exporting the
 model checks both before trusting the record: the written spec must still
 expand to the same plain spec (the same params: a build with ``--set`` or a
 variant is not what the file says by default), and the model must still be the
@@ -28,13 +28,18 @@ def digest(value: Any) -> str:
 
 
 def fingerprint(keras: Any, model: Any) -> str:
-    """The model's layers (nested models' included), each its name, class and configuration."""
+    """The model's layers (nested models' included), each its name, class, trainability and weight shapes.
+
+    Read from the layer objects, not from ``get_config()``: every ``build``
+    records one, and serializing a config makes Keras import TensorFlow when
+    it is installed, which a build on JAX or PyTorch must never do.
+    """
     parts: list[Any] = []
 
     def visit(m: Any) -> None:
         for layer in m.layers:
-            config = {k: v for k, v in layer.get_config().items() if k != "name"}
-            parts.append([layer.name, type(layer).__name__, config])
+            shapes = [[str(w.path), list(w.shape)] for w in layer.weights]
+            parts.append([layer.name, type(layer).__name__, bool(layer.trainable), shapes])
             if isinstance(layer, keras.Model):
                 visit(layer)
 
