@@ -16,8 +16,8 @@ import math
 from typing import Any
 
 from ... import catalog
-from ...spec.subscript import SubscriptError, format_key, parse_key
-from .shape_utils import NotInferable, ShapeError, broadcast
+from .indexing import get_item
+from .shape_utils import NotInferable, ShapeError, broadcast, fmt
 
 Shape = tuple[int | None, ...]
 
@@ -88,7 +88,7 @@ def _constant_shape(value: Any) -> Shape:
 
 def _axis(name: str, axis: int, rank: int, shape: Shape) -> int:
     if not -rank <= axis < rank:
-        raise ShapeError(f"{name}: axis {axis} is out of range for shape {_fmt(shape)}", argument="axis")
+        raise ShapeError(f"{name}: axis {axis} is out of range for shape {fmt(shape)}", argument="axis")
     return axis % rank
 
 
@@ -111,7 +111,7 @@ def _reshape(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     elif -1 in new:
         new[new.index(-1)] = None
     elif len(known) == len(x) and math.prod(known) != math.prod(new):
-        raise ShapeError(f"{name}: cannot reshape {_fmt(x)} to {tuple(new)}", argument="newshape")
+        raise ShapeError(f"{name}: cannot reshape {fmt(x)} to {tuple(new)}", argument="newshape")
     return tuple(new)
 
 
@@ -140,7 +140,7 @@ def _squeeze(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     wide = sorted(a for a in axes if x[a] != 1)  # Keras refuses a free axis too: its size may not be 1
     if wide:
         raise ShapeError(
-            f"{name}: axis {wide[0]} of shape {_fmt(x)} has size {x[wide[0]]}, not 1: only an axis of size 1 can be squeezed",
+            f"{name}: axis {wide[0]} of shape {fmt(x)} has size {x[wide[0]]}, not 1: only an axis of size 1 can be squeezed",
             "squeeze an axis of size 1, or reshape instead",
             argument="axis",
         )
@@ -163,7 +163,7 @@ def _join(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
             i != axis and a is not None and b is not None and a != b
             for i, (a, b) in enumerate(zip(shape, first))
         ):
-            raise ShapeError(f"{name}: shapes {', '.join(map(_fmt, shapes))} differ off axis {axis}")
+            raise ShapeError(f"{name}: shapes {', '.join(map(fmt, shapes))} differ off axis {axis}")
         total = None if total is None or shape[axis] is None else total + shape[axis]
     return tuple(total if i == axis else d for i, d in enumerate(first))
 
@@ -173,7 +173,7 @@ def _matmul(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     if len(a) < 2 or len(b) < 2:
         raise NotInferable(name)  # vectors: left to Keras
     if a[-1] is not None and b[-2] is not None and a[-1] != b[-2]:
-        raise ShapeError(f"{name}: shapes {_fmt(a)} and {_fmt(b)} cannot be multiplied ({a[-1]} != {b[-2]})")
+        raise ShapeError(f"{name}: shapes {fmt(a)} and {fmt(b)} cannot be multiplied ({a[-1]} != {b[-2]})")
     batch = broadcast(name, a[:-2], b[:-2])
     return (*batch, a[-2], b[-1])
 
@@ -194,7 +194,7 @@ def _einsum(name: str, subscripts: str, operands: list[Shape]) -> Shape:
     for term, shape in zip(terms, operands):
         if len(term) != len(shape):
             raise ShapeError(
-                f"{name}: the subscripts {term!r} have {len(term)} axes, the operand has shape {_fmt(shape)}",
+                f"{name}: the subscripts {term!r} have {len(term)} axes, the operand has shape {fmt(shape)}",
                 argument="subscripts",
             )
         for letter, size in zip(term, shape):
@@ -218,7 +218,7 @@ def _where(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
         return broadcast(name, broadcast(name, condition, x1), x2)
     except ShapeError as e:
         raise ShapeError(
-            f"{name}: the condition {_fmt(condition)}, x1 {_fmt(x1)} and x2 {_fmt(x2)} do not broadcast",
+            f"{name}: the condition {fmt(condition)}, x1 {fmt(x1)} and x2 {fmt(x2)} do not broadcast",
             e.hint,
         ) from None
 
@@ -232,7 +232,7 @@ def _split(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape
             raise NotInferable(name)
         if size is not None and size % sections:
             raise ShapeError(
-                f"{name}: axis {axis} of shape {_fmt(x)} has size {size}, not divisible into {sections} equal parts",
+                f"{name}: axis {axis} of shape {fmt(x)} has size {size}, not divisible into {sections} equal parts",
                 "give the indices where the parts start instead",
                 argument="indices_or_sections",
             )
@@ -273,7 +273,7 @@ def _repeat(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
             return (size * reps[0],)
         if len(reps) != size:
             raise ShapeError(
-                f"{name}: {len(reps)} repeats for the {size} elements of shape {_fmt(x)} flattened",
+                f"{name}: {len(reps)} repeats for the {size} elements of shape {fmt(x)} flattened",
                 "give one repeat count, or one per element",
                 argument="repeats",
             )
@@ -286,7 +286,7 @@ def _repeat(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
         total = size * reps[0]
     elif len(reps) != size:
         raise ShapeError(
-            f"{name}: {len(reps)} repeats for axis {axis} of shape {_fmt(x)}, which has size {size}",
+            f"{name}: {len(reps)} repeats for axis {axis} of shape {fmt(x)}, which has size {size}",
             "give one repeat count, or one per element of the axis",
             argument="repeats",
         )
@@ -319,7 +319,7 @@ def _pad(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
         pairs *= len(x)
     elif len(pairs) != len(x):
         raise ShapeError(
-            f"{name}: pad_width has {len(pairs)} (before, after) pairs, shape {_fmt(x)} has {len(x)} axes",
+            f"{name}: pad_width has {len(pairs)} (before, after) pairs, shape {fmt(x)} has {len(x)} axes",
             "give one pair for every axis (the batch axis included), or one pair for all",
             argument="pad_width",
         )
@@ -371,7 +371,7 @@ def _broadcast_to(name: str, named: dict[str, Any], args: dict[str, Any]) -> Sha
         d is not None and t is not None and d not in (1, t) for d, t in zip(x[::-1], target[::-1])
     ):
         raise ShapeError(
-            f"{name}: shape {_fmt(x)} cannot be broadcast to {_fmt(target)}",
+            f"{name}: shape {fmt(x)} cannot be broadcast to {fmt(target)}",
             "each axis must be 1 or the target's size; missing axes are added in front",
             argument="shape",
         )
@@ -396,13 +396,13 @@ def _dot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
             raise NotInferable(name)  # Keras's rule refuses a free axis against a known one
         if a[-1] is not None and b[0] is not None and a[-1] != b[0]:
             raise ShapeError(
-                f"{name}: shapes {_fmt(a)} and {_fmt(b)} cannot be multiplied ({a[-1]} != {b[0]})",
+                f"{name}: shapes {fmt(a)} and {fmt(b)} cannot be multiplied ({a[-1]} != {b[0]})",
                 "the last axes of x1 and x2 must have the same size",
             )
         return a[:-1]
     if a[-1] is not None and b[-2] is not None and a[-1] != b[-2]:
         raise ShapeError(
-            f"{name}: shapes {_fmt(a)} and {_fmt(b)} cannot be multiplied ({a[-1]} != {b[-2]})",
+            f"{name}: shapes {fmt(a)} and {fmt(b)} cannot be multiplied ({a[-1]} != {b[-2]})",
             "the last axis of x1 and the second-to-last of x2 must have the same size",
         )
     return (*a[:-1], *b[:-2], b[-1])
@@ -415,7 +415,7 @@ def _tensordot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
             raise NotInferable(name)
         if axes > min(len(a), len(b)):
             raise ShapeError(
-                f"{name}: axes={axes} contracts more axes than shapes {_fmt(a)} and {_fmt(b)} have",
+                f"{name}: axes={axes} contracts more axes than shapes {fmt(a)} and {fmt(b)} have",
                 argument="axes",
             )
         first, second = list(range(len(a) - axes, len(a))), list(range(axes))
@@ -437,7 +437,7 @@ def _tensordot(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     for i, j in zip(first, second):
         if a[i] is not None and b[j] is not None and a[i] != b[j]:
             raise ShapeError(
-                f"{name}: axis {i} of x1 {_fmt(a)} has size {a[i]}, axis {j} of x2 {_fmt(b)} has size {b[j]}",
+                f"{name}: axis {i} of x1 {fmt(a)} has size {a[i]}, axis {j} of x2 {fmt(b)} has size {b[j]}",
                 "the contracted axes must have equal sizes",
                 argument="axes",
             )
@@ -502,7 +502,7 @@ def _top_k(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Shape
     if not x or not _is_int(k):
         raise NotInferable(name)
     if x[-1] is not None and not 0 <= k <= x[-1]:
-        raise ShapeError(f"{name}: k={k} of the last axis of {_fmt(x)}, which has {x[-1]}", argument="k")
+        raise ShapeError(f"{name}: k={k} of the last axis of {fmt(x)}, which has {x[-1]}", argument="k")
     values = (*x[:-1], k)
     return [values, values]  # the values and their indices
 
@@ -513,7 +513,7 @@ def _glu(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
     size = x[axis]
     if size is not None and size % 2:
         raise ShapeError(
-            f"{name}: axis {axis} of {_fmt(x)} has odd size {size}: it is split into two halves",
+            f"{name}: axis {axis} of {fmt(x)} has odd size {size}: it is split into two halves",
             argument="axis",
         )
     return tuple((None if d is None else d // 2) if i == axis else d for i, d in enumerate(x))
@@ -526,53 +526,12 @@ def _unstack(name: str, named: dict[str, Any], args: dict[str, Any]) -> list[Sha
     if not _is_int(count):
         raise NotInferable(name)  # a free axis: how many outputs is known only when it runs
     if x[axis] is not None and count != x[axis]:
-        raise ShapeError(f"{name}: num={count}, but axis {axis} of {_fmt(x)} has {x[axis]}", argument="num")
+        raise ShapeError(f"{name}: num={count}, but axis {axis} of {fmt(x)} has {x[axis]}", argument="num")
     return [x[:axis] + x[axis + 1 :]] * count
 
 
-def _get_item(name: str, named: dict[str, Any], args: dict[str, Any]) -> Shape:
-    """``x[key]``: an integer drops its axis, a slice keeps it (its length when known), None adds one of 1."""
-    x = named["x"]
-    try:
-        items = parse_key(args["key"]) if isinstance(args.get("key"), str) else None
-    except SubscriptError:
-        items = None
-    if items is None:
-        raise NotInferable(f"{name}: the key is not one modelspec can read (the spec stage reports it)")
-    named_axes = sum(item is not None and item is not Ellipsis for item in items)
-    if named_axes > len(x):
-        raise ShapeError(
-            f"{name}: the key {format_key(items)} indexes {named_axes} axes of {_fmt(x)}, which has {len(x)}",
-            argument="key",
-        )
-    if Ellipsis not in items:
-        items = (*items, Ellipsis)
-    out: list[int | None] = []
-    axis = 0
-    for item in items:
-        if item is Ellipsis:
-            rest = len(x) - named_axes
-            out += x[axis : axis + rest]
-            axis += rest
-        elif item is None:
-            out.append(1)
-        elif isinstance(item, slice):
-            size = x[axis]
-            out.append(None if size is None else len(range(*item.indices(size))))
-            axis += 1
-        else:
-            size = x[axis]
-            if size is not None and not -size <= item < size:
-                raise ShapeError(
-                    f"{name}: index {item} is out of range for axis {axis} of {_fmt(x)}, which has {size}",
-                    argument="key",
-                )
-            axis += 1
-    return tuple(out)
-
-
 _LAYOUT = {
-    "get_item": _get_item,
+    "get_item": get_item,
     "cumsum": _cumulative,
     "cumprod": _cumulative,
     "one_hot": _one_hot,
@@ -601,12 +560,3 @@ _LAYOUT = {
     "tensordot": _tensordot,
     "outer": _outer,
 }
-
-
-def _fmt(shape: Shape) -> str:
-    return (
-        "("
-        + ", ".join("None" if d is None else str(d) for d in shape)
-        + ("," if len(shape) == 1 else "")
-        + ")"
-    )
