@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import pathlib
-import resource
 import socket
 import stat
 import subprocess
@@ -24,7 +23,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, run_modelspec
 
 import modelspec
 from modelspec.cli import main
@@ -89,22 +88,9 @@ def no_temporary_files(folder: pathlib.Path) -> bool:
 
 
 def run(args: list[str], cwd: pathlib.Path | None = None, memory: int = 2 << 30, timeout: int = 60):
-    """``python -m modelspec ARGS`` in a subprocess with an address-space limit and a time limit."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    """:func:`conftest.run_modelspec` (address-space and time limits), and the seconds it took."""
     start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "modelspec", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        preexec_fn=limit,
-    )
+    done = run_modelspec(args, cwd=cwd, memory=memory, timeout=timeout)
     return done, time.monotonic() - start
 
 
