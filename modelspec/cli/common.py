@@ -467,3 +467,14 @@ def write_output(path: str, what: str, write: Callable[[str], None]) -> None:
                 )
             ]
         ) from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (epochs, batch sizes, trials, workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value

@@ -6,8 +6,7 @@ import argparse
 import os
 
 from ..errors import UsageError
-from .common import EXIT_OK, Command, add_spec_options, load_plugins, quiet_keras, spec_params
-from .train_commands import _positive
+from .common import EXIT_OK, Command, add_spec_options, load_plugins, positive_int, quiet_keras, spec_params
 
 
 def add_commands(command: Command) -> None:
@@ -22,11 +21,11 @@ def add_commands(command: Command) -> None:
         "best.keras, history.png, importance.png, all written together; the journal of the study too",
     )
     c.add_argument(
-        "--trials", type=_positive, metavar="N", help="trials in the whole study (overrides sweep.trials)"
+        "--trials", type=positive_int, metavar="N", help="trials in the whole study (overrides sweep.trials)"
     )
     c.add_argument(
         "--workers",
-        type=_positive,
+        type=positive_int,
         default=1,
         metavar="K",
         help="processes on this machine, each with cores/K threads (default 1)",

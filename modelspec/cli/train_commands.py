@@ -24,6 +24,7 @@ from .common import (
     keras_output,
     load_graph,
     load_plugins,
+    positive_int,
     quiet_keras,
     refuse_folders,
     refuse_inputs,
@@ -48,8 +49,8 @@ def add_commands(command: Command) -> None:
         "the history (MODEL_STEM.history.csv) and the learning curves (MODEL_STEM.curves.png) "
         "are written beside it; all three atomically",
     )
-    c.add_argument("--epochs", type=_positive, metavar="N", help="override train.epochs")
-    c.add_argument("--batch-size", type=_positive, metavar="N", help="override train.batch_size")
+    c.add_argument("--epochs", type=positive_int, metavar="N", help="override train.epochs")
+    c.add_argument("--batch-size", type=positive_int, metavar="N", help="override train.batch_size")
     c.add_argument(
         "--data", metavar="CSV", help="train on this CSV instead of train.data.path (same columns)"
     )
@@ -78,7 +79,7 @@ def add_commands(command: Command) -> None:
         metavar="S",
         help="the CSV's separator, one character or \\t (default: the one the model was trained with)",
     )
-    c.add_argument("--batch-size", type=_positive, metavar="N", help="rows per batch")
+    c.add_argument("--batch-size", type=positive_int, metavar="N", help="rows per batch")
     add_plugins(c)
     c.set_defaults(func=evaluate)
 
@@ -106,7 +107,7 @@ def add_commands(command: Command) -> None:
         metavar="S",
         help="the CSV's separator, one character or \\t, also used for the output (default: the model's)",
     )
-    c.add_argument("--batch-size", type=_positive, metavar="N", help="rows per batch")
+    c.add_argument("--batch-size", type=positive_int, metavar="N", help="rows per batch")
     add_plugins(c)
     c.set_defaults(func=predict)
 
@@ -123,16 +124,6 @@ def add_commands(command: Command) -> None:
     c.add_argument("--data", metavar="CSV", help="look at this CSV instead of train.data.path")
     add_spec_options(c)
     c.set_defaults(func=data)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _separator(text: str) -> str:
