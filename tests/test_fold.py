@@ -125,6 +125,90 @@ def test_names_no_prefix_explains_stay_flat_and_flat_export_keeps_one_node_per_l
     assert "blocks" not in modelspec.from_keras(model_of(16, 16), flat=True).to_data()
 
 
+def test_units_of_keras_made_names_fold_through_their_numbers():
+    # No names given: Keras counts dense, dense_1, ..., add, add_1; each unit's names follow from one number.
+    x = keras.Input((8,), name="x")
+    h = layers.Dense(8)(x)
+    for _ in range(4):
+        y = layers.Dense(16, activation="relu")(h)
+        y = layers.Dense(12)(y)
+        h = layers.Add()([h, layers.Dense(8)(y)])
+    model = keras.Model(x, layers.Dense(2, name="head")(h))
+    data = modelspec.from_keras(model).to_data()
+    (block,) = data["blocks"].values()
+    assert [e["name"] for e in block["layers"].values()] == [
+        "dense_${dense}",
+        "dense_${dense + 1}",
+        "dense_${dense + 2}",
+        "add_${add}",
+    ]
+    (unit,) = [e for e in data["layers"].values() if "block" in e]
+    # The first unit's add is Keras's first (no number): it stays as it is; the other three repeat.
+    assert "add" in data["layers"] and unit["repeat"] == 3
+    assert unit["dense"] == "${3 * i + 4}" and unit["add"] == "${i + 1}"
+    rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
+
+
+def test_cells_on_the_two_cells_before_fold_into_a_two_input_block():
+    # NASNet's shape: each cell reads the last two cells' outputs, so no single tensor separates them;
+    # the cells are found where two tensors are live, and each becomes an instance with two inputs.
+    x = keras.Input((8,), name="x")
+    p, h = x, layers.Dense(8, name="stem")(x)
+    for c in range(6):
+        a, b = h, layers.Dense(8, name=f"adjust_{c}")(p)
+        for k in range(9):
+            a = layers.Dense(8, activation="relu", name=f"left{k}_{c}")(a)
+            b = layers.Dense(8, name=f"right{k}_{c}")(b)
+        p, h = h, layers.Concatenate(name=f"cell_{c}")([a, b])
+        h = layers.Dense(8, name=f"squeeze_{c}")(h)
+    model = keras.Model(x, layers.Dense(2, name="head")(h))
+    assert len(model.layers) > 100
+    text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    (name, block), *_ = data["blocks"].items()
+    assert block["inputs"] == ["x", "y"]
+    cells = [e for e in data["layers"].values() if e.get("block") == name]
+    assert len(cells) >= 4
+    assert all(isinstance(e["inputs"], list) and len(e["inputs"]) == 2 for e in cells)
+    assert len(text.splitlines()) * 2 < len(modelspec.from_keras(model, flat=True).to_yaml().splitlines())
+    rebuilt_exactly(model, text)
+
+
+@pytest.mark.parametrize(
+    ("values", "rule"),
+    [
+        ([3, 3, 3], 3),
+        ([16, 32, 48], "${16 * i + 16}"),
+        ([2, 1, 1], "${2 if i == 0 else 1}"),
+        (["conv4_block2_", "conv4_block3_", "conv4_block4_"], "conv4_block${i + 2}_"),
+        (["block4b_", "block4c_", "block4d_"], "block4${'abcdefghijklmnopqrstuvwxyz'[i + 1]}_"),
+        ([0.2 * b / 16 for b in (6, 7, 8)], "${0.0125 * (i + 6)}"),
+        ([0.2 * b / 23 for b in (4, 5)], "${0.2 * (i + 4) / 23}"),
+        ([16, 40], None),  # two values fit any line: no rule
+        ([0.1, 0.35, 0.2], None),
+        (["up", "down", "left"], None),
+    ],
+)
+def test_rules_in_the_repeat_index_give_the_values_back_exactly(values, rule):
+    from modelspec.expand.expr import evaluate
+    from modelspec.keras.export.rules import rule as find
+
+    assert find(values) == rule
+    if isinstance(rule, str):
+        assert [evaluate(rule, {"i": i}) for i in range(len(values))] == values  # floats bit for bit
+
+
+def test_values_derived_from_a_param_are_written_from_it():
+    from modelspec.keras.export.rules import derived
+
+    params = {"filters": [96, 144, 240]}
+    assert derived([96, 144, 240], params) == "${filters}"
+    assert derived([384, 576, 960], params) == "${4 * filters}"
+    assert derived([4, 6, 10], params) == "${filters // 24}"
+    assert derived([[1, 1, 96], [1, 1, 144], [1, 1, 240]], params) == [1, 1, "${filters}"]
+    assert derived([5, 7, 11], params) is None
+
+
 def test_folding_is_deterministic():
     model = model_of(16, 32, 48)
     assert modelspec.from_keras(model).to_yaml() == modelspec.from_keras(model).to_yaml()

@@ -16,9 +16,10 @@ class _SpecDumper(yaml.SafeDumper):
     """Block style for the document's structure, flow style for short leaves."""
 
 
-def _is_leaf(value: Any) -> bool:
+def _is_leaf(value: Any, depth: int = 0) -> bool:
+    """A scalar, or a list of scalars or (once) of such lists: ``[[0, 1], [0, 1]]`` is a leaf too."""
     if isinstance(value, list):
-        return all(not isinstance(v, (dict, list)) for v in value)
+        return depth < 2 and all(_is_leaf(v, depth + 1) for v in value)
     return not isinstance(value, dict)
 
 

@@ -22,17 +22,17 @@ leaves the graph it cannot fold (shared layers, several inputs) as it is.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from ... import catalog
+from ... import catalog, order
 from ...spec.dump import dump_yaml
-from ...spec.models import RESERVED_KEYS
+from . import rules
 from .names import VALID_NAME, Names, valid_name
 from .shared import fold_shared
+from .templates import Params, common_prefix, name_templates, numbered_prefix
 
 KINDS = ("type", "op", "block", "share")
 """The keys that say what an entry is: part of a unit's shape, never params."""
@@ -59,11 +59,25 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
     shared = fold_shared(data, graph, _HELPERS)  # a nested model called twice: one block, a shared instance
     if shared is not data:
         data, graph = shared, Graph(shared)
+    out = _folded(data, graph)
+    if graph.longest > LONG:  # the written order may interleave units: try them in depth-first order too
+        other = _folded(data, Graph(data, depth_first=True))
+        if other is not None and (out is None or _lines(other) < _lines(out)):
+            out = other
+    if out is None:
+        return data  # a shared sub-graph stays a block: its weights are one
+    # Blocks whose params take more room than they save (units that differ everywhere) are not worth
+    # it; a block's own few header lines are (the structure shows).
+    return out if _lines(out) <= _lines(original) + 4 * len(out["blocks"]) else data
+
+
+def _folded(data: dict[str, Any], graph: Graph) -> dict[str, Any] | None:
+    """``data`` with the repeated units of ``graph`` (its nodes in some order) folded; None when none repeat."""
     groups = _groups(graph, graph.units())
     if not groups:
-        return data  # a shared sub-graph stays a block: its weights are one
+        return None
     blocks = dict(data.get("blocks") or {})
-    block_names = Names(set(blocks) | set(layers) | set(data.get("inputs") or {}))
+    block_names = Names(set(blocks) | set(data["layers"]) | set(data.get("inputs") or {}))
     folded: dict[int, tuple[Group, int]] = {}  # first node of a unit -> (group, member)
     for group in groups:
         group.name = block_names.take(group.base_name(), "block")
@@ -75,11 +89,8 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
     out["layers"], out_refs = graph.rewrite(folded, block_names)
     if "outputs" in data:
         out["outputs"] = out_refs
-    order = ["modelspec", "name", "description", "seed", "params", "variants", "imports", "blocks"]
-    out = {k: out[k] for k in order if k in out} | {k: v for k, v in out.items() if k not in order}
-    # Blocks whose params take more room than they save (units that differ everywhere) are not worth
-    # it; a block's own few header lines are (the structure shows).
-    return out if _lines(out) <= _lines(original) + 4 * len(groups) else data
+    keys = ["modelspec", "name", "description", "seed", "params", "variants", "imports", "blocks"]
+    return {k: out[k] for k in keys if k in out} | {k: v for k, v in out.items() if k not in keys}
 
 
 def _lines(data: dict[str, Any]) -> int:
@@ -109,10 +120,6 @@ def _refs(raw: Any) -> list[str]:
     return found
 
 
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
 # -- the graph ----------------------------------------------------------------------------------
 
 
@@ -125,19 +132,38 @@ class Node:
 
 @dataclass
 class Unit:
-    """Nodes ``start..end`` (inclusive) of the layer order, entered only from ``entry``."""
+    """Nodes ``start..end`` (inclusive) of the layer order, entered only from ``entries``, left only from ``end``."""
 
     start: int
     end: int
-    entry: str
+    entries: list[str]
     shape: str = ""
     names: list[str] = field(default_factory=list)
 
+    @property
+    def inputs(self) -> str | list[str]:
+        """The instance's ``inputs``: its one entry, or its entries in order."""
+        return self.entries[0] if len(self.entries) == 1 else list(self.entries)
+
+
+BLOCK_INPUTS = ("x", "y", "z")
+"""A block's input names, its unit's entries in the order of their first use."""
+
+LONG = 100
+"""A stretch between single-exit cuts longer than this is split where two tensors are live (NASNet's cells)."""
+
 
 class Graph:
-    """The top-level nodes of a mapping-form spec, with every reference explicit."""
+    """The top-level nodes of a mapping-form spec, with every reference explicit.
 
-    def __init__(self, data: dict[str, Any]):
+    With ``depth_first``, the nodes are in the order of a depth-first walk from
+    the outputs (each node right after what it needs, the deepest need
+    first), which keeps the nodes of a unit together where the written order
+    interleaves them (NASNet's cells start on the cell before last while that
+    one is still running).
+    """
+
+    def __init__(self, data: dict[str, Any], depth_first: bool = False):
         self.data = data
         self.input_names = list(data.get("inputs") or {})
         names = list(data["layers"])
@@ -151,8 +177,22 @@ class Graph:
                 elif len(self.input_names) == 1:
                     raw = self.input_names[0]
             self.nodes.append(Node(name, entry, raw))
-        self.position = {n.name: j for j, n in enumerate(self.nodes)}
         self.outputs = data.get("outputs", names[-1] if names else None)
+        if depth_first:
+            by_name = {n.name: n for n in self.nodes}
+            depth: dict[str, int] = {}  # the longest path from an input: the deepest need is walked first
+            for n in self.nodes:
+                depth[n.name] = 1 + max((depth.get(_base(r), 0) for r in _refs(n.inputs)), default=0)
+
+            def needs(name: str) -> list[str]:
+                found = [_base(r) for r in _refs(by_name[name].inputs) if _base(r) in by_name]
+                return sorted(found, key=lambda r: -depth[r])
+
+            walk = order.depth_first([_base(r) for r in _refs(self.outputs) if _base(r) in by_name], needs)
+            reached = set(walk)
+            self.nodes = [by_name[n] for n in walk] + [n for n in self.nodes if n.name not in reached]
+        self.position = {n.name: j for j, n in enumerate(self.nodes)}
+        self.longest = 0  # the most nodes between two single-exit cuts, once units() ran
 
     def units(self) -> list[Unit]:
         """The stretches between consecutive cuts that can be a block's instance."""
@@ -171,20 +211,33 @@ class Graph:
                 pinned.update((node.name, str(node.entry["share"])))
         for ref in _refs(self.outputs):
             last_use[_base(ref)] = count
-        reach = max((last_use[n] for n in self.input_names), default=-1)
-        cuts = []
-        for j, node in enumerate(self.nodes):
-            if reach <= j:
-                cuts.append(j)
-            reach = max(reach, last_use[node.name])
-        # Stretches between cuts; a single node joins the stretch before it while their layer names
-        # keep one prefix (names are hints: a residual unit's final activation is a stretch of its own).
+        live = self._live(last_use)
+        # Cuts: nodes after which only they are used. A long stretch between two (a chain of NASNet cells,
+        # each on the two before it) is cut too where two tensors are live.
+        single = [j for j in range(count) if live[j] is not None and live[j] <= {self.nodes[j].name}]
+        if self.input_names and len(self.input_names) <= 2:
+            single.insert(0, -1)  # before the first node: the model's inputs are live
+        cuts: list[int] = []
+        for a, b in itertools.pairwise(single):
+            cuts.append(a)
+            if b - a > LONG:
+                cuts += [j for j in range(a + 1, b) if live[j] is not None]
+        cuts += single[-1:]
+        self.longest = max((b - a for a, b in itertools.pairwise(single)), default=count)
+        # Stretches between cuts. Names are hints: a stretch joins the one before it while their layer names
+        # keep its prefix up to a number (block2a_expand_*, block2a_dwconv_pad, block2a_se_*: one unit), and
+        # a single node joins while they keep its whole prefix (a residual unit's final activation).
         stretches: list[tuple[int, int]] = []
         for a, b in itertools.pairwise(cuts):
-            if stretches and b == a + 1:  # one node joins the stretch before it (a unit's last activation)
+            if stretches:
                 start = stretches[-1][0]
-                before = _prefix([self.layer_name(k) for k in range(start + 1, a + 1)])
-                if before and _prefix([self.layer_name(k) for k in range(start + 1, b + 1)]) == before:
+                before = [self.layer_name(k) for k in range(start + 1, a + 1)]
+                joined = before + [self.layer_name(k) for k in range(a + 1, b + 1)]
+                numbered = numbered_prefix(before)
+                prefix = common_prefix(before)
+                if (numbered and numbered_prefix(joined) == numbered) or (
+                    b == a + 1 and prefix and common_prefix(joined) == prefix
+                ):
                     stretches[-1] = (start, b)
                     continue
             stretches.append((a, b))
@@ -198,19 +251,37 @@ class Graph:
                 continue
             if any("repeat" in self.nodes[k].entry for k in range(start, end + 1)):
                 continue  # already folded
-            outside = {
-                ref
-                for k in range(start, end + 1)
-                for ref in _refs(self.nodes[k].inputs)
-                if _base(ref) not in inside
-            }
-            if outside != {self.nodes[a].name}:
-                continue  # several entries, or an indexed one
-            unit = Unit(start, end, self.nodes[a].name)
+            if live[end] is None or live[end] & inside != {self.nodes[end].name}:
+                continue  # used after it from elsewhere than its last node
+            entries = list(
+                dict.fromkeys(
+                    ref
+                    for k in range(start, end + 1)
+                    for ref in _refs(self.nodes[k].inputs)
+                    if _base(ref) not in inside
+                )
+            )
+            if not entries or len(entries) > len(BLOCK_INPUTS) or any("[" in r for r in entries):
+                continue  # an indexed entry
+            unit = Unit(start, end, entries)
             unit.shape = self.shape(unit)
             unit.names = [self.layer_name(k) for k in range(start, end + 1)]
             units.append(unit)
         return units
+
+    def _live(self, last_use: dict[str, int]) -> list[frozenset[str] | None]:
+        """For each node, the names used after it that it or a node before it made (None: more than two)."""
+        ending: dict[int, list[str]] = {}
+        for name, j in last_use.items():
+            ending.setdefault(j, []).append(name)
+        live = {n for n in self.input_names if last_use[n] >= 0}
+        out: list[frozenset[str] | None] = []
+        for j, node in enumerate(self.nodes):
+            if last_use[node.name] > j:
+                live.add(node.name)
+            live.difference_update(ending.get(j, ()))
+            out.append(frozenset(live) if len(live) <= 2 else None)
+        return out
 
     def layer_name(self, k: int) -> str | None:
         """The Keras layer name of node ``k``; None for an operation (Keras names those itself)."""
@@ -221,7 +292,9 @@ class Graph:
 
         def one(ref: str) -> str:
             base, rest = _base(ref), ref[len(_base(ref)) :]
-            return ("x" if base == unit.entry else f"@{self.position[base] - unit.start}") + rest
+            if base in unit.entries:
+                return BLOCK_INPUTS[unit.entries.index(base)] + rest
+            return f"@{self.position[base] - unit.start}" + rest
 
         return _map_refs(raw, one)
 
@@ -236,7 +309,7 @@ class Graph:
                 if key not in KINDS and key != "call" and _default(node.entry, key) is _MISSING
             )
             parts.append([kind, args, node.entry.get("call"), self.local(unit, node.inputs)])
-        return _key(parts)
+        return rules.key(parts)
 
     def rewrite(self, folded: dict[int, tuple[Group, int]], names: Names) -> tuple[dict[str, Any], Any]:
         """The top-level layers with each folded unit one instance (runs of them one ``repeat``)."""
@@ -255,7 +328,7 @@ class Graph:
             while (
                 nxt in folded
                 and folded[nxt][0] is group
-                and group.members[folded[nxt][1]].entry == self.nodes[group.members[chain[-1]].end].name
+                and group.members[folded[nxt][1]].entries == [self.nodes[group.members[chain[-1]].end].name]
             ):
                 chain.append(folded[nxt][1])
                 nxt = group.members[chain[-1]].end + 1
@@ -265,13 +338,17 @@ class Graph:
             )
             args = group.run_args(run) if len(run) > 1 else group.args_of(m)
             prefix = group.prefixes[m].rstrip("_-")
-            key = names.take(prefix if prefix and VALID_NAME.match(prefix) else group.name, group.name)
+            last = group.members[run[-1]]
+            if prefix and VALID_NAME.match(prefix):
+                key = names.take(prefix, group.name)
+            else:  # no prefix to name it by: the name of its output, which references keep
+                names.taken.discard(self.nodes[last.end].name)
+                key = names.take(self.nodes[last.end].name, group.name)
             entry: dict[str, Any] = {"block": group.name}
             if len(run) > 1:
                 entry["repeat"] = len(run)
             entry.update(args or {})
-            entries.append((key, entry, group.members[m].entry))
-            last = group.members[run[-1]]
+            entries.append((key, entry, group.members[m].inputs))
             for r in run:
                 renamed[self.nodes[group.members[r].end].name] = key
             j = last.end + 1
@@ -304,9 +381,13 @@ def _groups(graph: Graph, units: list[Unit]) -> list[Group]:
     for members in by_shape.values():
         if len(members) < 2:
             continue
-        group = Group.make(members)
-        if group is not None:
-            group.setup(graph)
+        group = Group(graph, members)
+        if group.names.whole and len(members) > 2:
+            # Keras names its first layer of a kind without a number (add, then add_1): a first unit
+            # whose names break the pattern the others keep stays as it is.
+            rest = Group(graph, members[1:])
+            group = rest if not rest.names.whole else group
+        if group.saves():
             groups.append(group)
     return groups
 
@@ -314,93 +395,74 @@ def _groups(graph: Graph, units: list[Unit]) -> list[Group]:
 class Group:
     """Units of one shape: one block; what differs between them its params."""
 
-    graph: Graph
-
-    def __init__(self, members: list[Unit], prefixes: list[str], suffixes: list[str]):
+    def __init__(self, graph: Graph, members: list[Unit]):
+        self.graph = graph
         self.members = members
-        self.prefixes = prefixes
-        self.suffixes = suffixes
         self.name = ""
-        self.params: dict[str, list[Any]] = {}  # param -> value per member
+        self.params = Params()
+        self.names = name_templates([u.names for u in members], self.params)
         self.slots: dict[tuple[int, str], str] = {}  # (node, argument) -> expression
         self.literals: dict[tuple[int, str], Any] = {}  # (node, argument) -> the value all share
-
-    @classmethod
-    def make(cls, members: list[Unit]) -> Group | None:
-        split = [_split_names(u.names) for u in members]
-        if any(s is None for s in split) or len({tuple(s[1]) for s in split}) != 1:  # type: ignore[index]
-            split = [_split_most(u.names) for u in members]  # a few names of Keras's own (add_3) as params
-            if any(s is None for s in split) or len({tuple(s[1]) for s in split}) != 1:  # type: ignore[index]
-                return None  # names that a prefix does not explain: left flat
-        return cls(members, [s[0] for s in split], split[0][1])  # type: ignore[index]
-
-    def setup(self, graph: Graph) -> None:
-        self.graph = graph
-        taken = set(RESERVED_KEYS) | {"i", "n", "x", "prefix"}
+        arguments: dict[str, list[Any]] = {}  # params that hold arguments: what derived values come from
         by_values: dict[str, str] = {}
-        if len({p for p in self.prefixes}) > 1:
-            self.params["prefix"] = list(self.prefixes)
-        first = self.members[0]
-        self.name_params: dict[int, str] = {}
-        for offset, suffix in enumerate(self.suffixes):
-            if suffix == _OWN:
-                name = _NUMBER.sub("", first.names[offset] or "").strip("_-") or "layer"
-                values = [u.names[offset] for u in self.members]
-                self.name_params[offset] = self.new_param(f"{name}_name", values, taken)
+        first = members[0]
         for offset in range(first.end - first.start + 1):
-            entries = [graph.nodes[u.start + offset].entry for u in self.members]
+            entries = [graph.nodes[u.start + offset].entry for u in members]
             keys = list(dict.fromkeys(k for e in entries for k in e if k not in KINDS and k != "call"))
             for key in keys:
                 values = [e[key] if key in e else _default(e, key) for e in entries]
-                if len({_key(v) for v in values}) == 1:
+                if len({rules.key(v) for v in values}) == 1:
                     self.literals[(offset, key)] = values[0]
                     continue
-                vector = _key(values)
+                vector = rules.key(values)
                 if vector not in by_values:
-                    by_values[vector] = self.derived(values) or self.new_param(key, values, taken)
+                    found = rules.derived(values, arguments)
+                    if found is None:
+                        param = self.params.new(key, values)
+                        arguments[param] = values
+                        found = "${" + param + "}"
+                    by_values[vector] = found
                 self.slots[(offset, key)] = by_values[vector]
 
-    def new_param(self, key: str, values: list[Any], taken: set[str]) -> str:
-        param, k = valid_name(key, "p"), 1
-        while param in taken:
-            param, k = f"{valid_name(key, 'p')}_{k}", k + 1
-        taken.add(param)
-        self.params[param] = values
-        return param
+    @property
+    def prefixes(self) -> list[str]:
+        return self.names.prefixes
 
-    def derived(self, values: list[Any]) -> str | None:
-        """``K * param`` when the values are a whole multiple of a param's (ResNet's 4 * filters)."""
-        if not all(type(v) is int and v for v in values):
-            return None
-        for param, known in self.params.items():
-            if all(type(v) is int and v for v in known) and all(v % b == 0 for v, b in zip(values, known)):
-                ratios = {v // b for v, b in zip(values, known)}
-                if len(ratios) == 1:
-                    return f"{ratios.pop()} * {param}"
-        return None
+    def saves(self) -> bool:
+        """True when the units' names follow a pattern, and the block and its instances are not longer than
+        the units written out (a block's few header lines are worth the structure it shows)."""
+        named = sum(t is not None for t in self.names.templates)
+        if self.names.whole * 4 > named:
+            return False
+        flat = sum(
+            _lines({self.graph.nodes[k].name: self.graph.nodes[k].entry})
+            for u in self.members
+            for k in range(u.start, u.end + 1)
+        )
+        folded = _lines({"b": self.block_data()}) + sum(
+            _lines({"u": self.args_of(m)}) for m in range(len(self.members))
+        )
+        return folded <= flat + 4
 
     def base_name(self) -> str:
         """After the units' common name prefix, its numbers left out: conv2_block1_ -> conv_block."""
-        name = re.sub(r"[_-]+", "_", _NUMBER.sub("", self.prefixes[0])).strip("_")
+        first = self.members[0]
+        seed = self.prefixes[0] or next((n for n in reversed(first.names) if n), "")
+        name = re.sub(r"[_-]+", "_", rules.NUMBER.sub("", seed)).strip("_")
         if not name or catalog.layer(name) is not None or catalog.refused(name) is not None:
             name = f"{name}_block" if name else "unit"
         return valid_name(name, "unit")
 
     def block_data(self) -> dict[str, Any]:
         graph, first = self.graph, self.members[0]
-        keys = Names({"x"})
+        seen = Names(set(BLOCK_INPUTS) | set(self.names.keys))
         local = [
-            keys.take(
-                _NUMBER.sub("", first.names[k] or "").strip("_-") or "layer"
-                if s == _OWN
-                else s.strip("_-") or "layer"
-                if s is not None
-                else str(graph.nodes[first.start + k].entry["op"])
-            )
-            for k, s in enumerate(self.suffixes)
+            key or seen.take(str(graph.nodes[first.start + k].entry["op"]))
+            for k, key in enumerate(self.names.keys)
         ]
         layers: dict[str, Any] = {}
-        previous = "x"
+        inputs = list(BLOCK_INPUTS[: len(first.entries)])
+        previous = inputs[0] if len(inputs) == 1 else None
         for offset, key in enumerate(local):
             node = graph.nodes[first.start + offset]
             raw = graph.local(first, node.inputs)
@@ -408,39 +470,37 @@ class Group:
                 raw, lambda r: local[int(_base(r)[1:])] + r[len(_base(r)) :] if r.startswith("@") else r
             )
             entry = {k: node.entry[k] for k in KINDS if k in node.entry}
-            prefix = "${prefix}" if "prefix" in self.params else _escaped(self.prefixes[0])
-            suffix = self.suffixes[offset]
-            if offset in self.name_params:
-                entry["name"] = "${" + self.name_params[offset] + "}"
-            elif suffix is not None:  # an operation is no layer: Keras names it
-                entry["name"] = prefix + suffix
+            if self.names.templates[offset] is not None:  # an operation is no layer: Keras names it
+                entry["name"] = self.names.templates[offset]
             if raw != previous:
                 entry["inputs"] = raw
             for (at, k), v in self.literals.items():
                 if at == offset and (k in node.entry or _default(node.entry, k) is _MISSING):
-                    entry[k] = _escaped(v)
+                    entry[k] = rules.escaped(v)
             for (at, k), expression in self.slots.items():
                 if at == offset:
-                    entry[k] = "${" + expression + "}"
+                    entry[k] = expression
             layers[key] = entry
             previous = key
         data: dict[str, Any] = {}
-        if self.params:
-            data["params"] = dict.fromkeys(self.params, "required")
+        if self.params.values:
+            data["params"] = dict.fromkeys(self.params.values, "required")
+        if len(inputs) > 1:
+            data["inputs"] = inputs
         data["layers"] = layers
         return data
 
     def args_of(self, m: int) -> dict[str, Any]:
-        return {p: _escaped(values[m]) for p, values in self.params.items()}
+        return {p: rules.escaped(values[m]) for p, values in self.params.values.items()}
 
     def run_args(self, run: list[int]) -> dict[str, Any] | None:
         """The args of one ``repeat`` instance standing for members ``run`` (None: no rule explains them)."""
         out: dict[str, Any] = {}
-        for param, values in self.params.items():
-            rule = _rule([values[m] for m in run])
-            if rule is None:
+        for param, values in self.params.values.items():
+            found = rules.rule([values[m] for m in run])
+            if found is None:
                 return None
-            out[param] = rule
+            out[param] = found
         return out
 
 
@@ -456,114 +516,6 @@ def _default(entry: dict[str, Any], key: str) -> Any:
     return arg.default
 
 
-def _escaped(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("${", "$${")
-    if isinstance(value, list):
-        return [_escaped(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _escaped(v) for k, v in value.items()}
-    return value
-
-
-def _prefix(names: list[str | None]) -> str:
-    """The names' common prefix, up to and with its last separator ('' when none); None counts for nothing."""
-    names = [n for n in names if n is not None]  # type: ignore[misc]
-    if not names:
-        return ""
-    prefix = names[0] if len(names) > 1 else names[0][:-1]
-    for name in names[1:]:
-        while not name.startswith(prefix):
-            prefix = prefix[:-1]
-    cut = max(prefix.rfind("_"), prefix.rfind("-"))
-    return prefix[: cut + 1]
-
-
-_OWN = "\0own"
-"""The suffix of a layer whose name its unit's prefix does not explain: its name is a param."""
-
-
-def _split_most(names: list[str | None]) -> tuple[str, list[str | None]] | None:
-    """As :func:`_split_names`, the prefix being the longest that most names share; the others ``_OWN``."""
-    given = [n for n in names if n is not None]
-    if len(given) < 3:
-        return None
-    cuts = [k + 1 for k, c in enumerate(given[0]) if c in "_-"]
-    for cut in reversed(cuts):
-        prefix = given[0][:cut]
-        if sum(n.startswith(prefix) and len(n) > cut for n in given) * 4 >= len(given) * 3:
-            own = [n is not None and not (n.startswith(prefix) and len(n) > cut) for n in names]
-            return prefix, [_OWN if o else None if n is None else n[cut:] for n, o in zip(names, own)]
-    return None
-
-
-def _split_names(names: list[str | None]) -> tuple[str, list[str | None]] | None:
-    """A unit's layer names as (common prefix up to a separator, the suffixes), or None."""
-    prefix = _prefix(names)
-    suffixes = [None if n is None else n[len(prefix) :] for n in names]
-    if not prefix or any(s == "" for s in suffixes):
-        return None
-    return prefix, suffixes
-
-
-# -- rules in the repeat index ------------------------------------------------------------------
-
-_NUMBER = re.compile(r"\d+")
-
-
-def _literal(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return "[" + ", ".join(str(v) for v in value) + "]"
-    return None
-
-
-def _linear(numbers: list[int]) -> str | None:
-    a, step = numbers[0], numbers[1] - numbers[0]
-    if any(v != a + step * i for i, v in enumerate(numbers)):
-        return None
-    term = "i" if step == 1 else f"{step} * i"
-    if a == 0:
-        return term
-    return f"{term} + {a}" if a > 0 else f"{term} - {-a}"
-
-
-def _rule(values: list[Any]) -> Any:
-    """A value or ``${...}`` expression giving ``values[i]`` for repeat ``i``; None when none is simple."""
-    if all(_key(v) == _key(values[0]) for v in values):
-        return _escaped(values[0])
-    # Two values always fit a line, or "the first differs": a rule needs three, or a count by one.
-    if all(type(v) is int for v in values) and (len(values) > 2 or abs(values[1] - values[0]) == 1):
-        linear = _linear(values)
-        if linear is not None:
-            return "${" + linear + "}"
-    if len(values) > 2 and all(_key(v) == _key(values[1]) for v in values[1:]):
-        a, b = _literal(values[0]), _literal(values[1])
-        if a is not None and b is not None:
-            return "${" + f"{a} if i == 0 else {b}" + "}"
-    if all(isinstance(v, str) and "$" not in v for v in values):
-        skeletons = {_NUMBER.sub("#", v) for v in values}
-        plain = all(t == str(int(t)) for v in values for t in _NUMBER.findall(v))  # no leading zeros
-        if len(skeletons) == 1 and plain:
-            columns = list(zip(*(map(int, _NUMBER.findall(v)) for v in values)))
-            texts = _NUMBER.split(values[0])
-            out = texts[0]
-            for column, text in zip(columns, texts[1:]):
-                if len(set(column)) == 1:
-                    out += str(column[0])
-                else:
-                    linear = _linear(list(column))
-                    if linear is None:
-                        return None
-                    out += "${" + linear + "}"
-                out += text
-            return out
-    return None
-
-
 _HELPERS = SimpleNamespace(
-    refs=_refs, base=_base, map_refs=_map_refs, escaped=_escaped, prefix=lambda names: _prefix(names)
+    refs=_refs, base=_base, map_refs=_map_refs, escaped=rules.escaped, prefix=common_prefix
 )
