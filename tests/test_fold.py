@@ -149,6 +149,32 @@ def test_units_of_keras_made_names_fold_through_their_numbers():
     rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
 
 
+def test_stages_of_units_fold_again_into_a_repeated_stage():
+    # Five stages, each a unit with a projection and two plain units: the units fold into two blocks,
+    # then the stages (a projection unit and a repeat of two) into a stage block repeated five times.
+    x = keras.Input((8,), name="x")
+    h = layers.Dense(8, name="stem")(x)
+    for s in range(1, 6):
+        y = layers.Dense(16, activation="relu", name=f"s{s}_u1_dense")(h)
+        h = layers.Add(name=f"s{s}_u1_add")(
+            [layers.Dense(8, name=f"s{s}_u1_proj")(h), layers.Dense(8, name=f"s{s}_u1_out")(y)]
+        )
+        for u in (2, 3):
+            y = layers.Dense(16, activation="relu", name=f"s{s}_u{u}_dense")(h)
+            h = layers.Add(name=f"s{s}_u{u}_add")([h, layers.Dense(8, name=f"s{s}_u{u}_out")(y)])
+    model = keras.Model(x, layers.Dense(2, name="head")(h))
+    text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    stages = {k: e for k, e in data["layers"].items() if "block" in e}
+    (stage,) = stages.values()
+    assert stage["repeat"] == 5
+    body = data["blocks"][stage["block"]]["layers"]
+    assert [e.get("repeat") for e in body.values()] == [None, 2]  # the units inside: one, then a repeat
+    assert len(text.splitlines()) < len(modelspec.from_keras(model, flat=True).to_yaml().splitlines()) / 2
+    rebuilt_exactly(model, text)
+    assert modelspec.from_keras(model).to_yaml() == text
+
+
 def test_cells_on_the_two_cells_before_fold_into_a_two_input_block():
     # NASNet's shape: each cell reads the last two cells' outputs, so no single tensor separates them;
     # the cells are found where two tensors are live, and each becomes an instance with two inputs.

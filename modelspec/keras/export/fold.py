@@ -32,13 +32,16 @@ from ...spec.dump import dump_yaml
 from . import rules
 from .names import VALID_NAME, Names, valid_name
 from .shared import fold_shared
-from .templates import Params, common_prefix, name_templates, numbered_prefix
+from .templates import Params, common_prefix, name_templates, numbered_prefix, text_template
 
 KINDS = ("type", "op", "block", "share")
 """The keys that say what an entry is: part of a unit's shape, never params."""
 
 MIN_UNIT = 2
 """A unit of one layer is not worth a block."""
+
+MAX_LEVELS = 4
+"""Folds of folds: units, stages of units, ..."""
 
 
 def fold_data(data: dict[str, Any]) -> dict[str, Any]:
@@ -68,12 +71,23 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
         return data  # a shared sub-graph stays a block: its weights are one
     # Blocks whose params take more room than they save (units that differ everywhere) are not worth
     # it; a block's own few header lines are (the structure shows).
-    return out if _lines(out) <= _lines(original) + 4 * len(out["blocks"]) else data
+    if _lines(out) > _lines(original) + 4 * len(out["blocks"]):
+        return data
+    # Fold again on the folded graph (stages of units), while the text shrinks.
+    for _ in range(MAX_LEVELS - 1):
+        again = _folded(out, Graph(out), spec_text=True)
+        if again is None or _lines(again) >= _lines(out):
+            break
+        out = again
+    return out
 
 
-def _folded(data: dict[str, Any], graph: Graph) -> dict[str, Any] | None:
-    """``data`` with the repeated units of ``graph`` (its nodes in some order) folded; None when none repeat."""
-    groups = _groups(graph, graph.units())
+def _folded(data: dict[str, Any], graph: Graph, spec_text: bool = False) -> dict[str, Any] | None:
+    """``data`` with the repeated units of ``graph`` (its nodes in some order) folded; None when none repeat.
+
+    ``spec_text``: the values are spec text already (a folded spec folded again), not values as exported.
+    """
+    groups = _groups(graph, graph.units(), spec_text)
     if not groups:
         return None
     blocks = dict(data.get("blocks") or {})
@@ -249,8 +263,6 @@ class Graph:
             inside = {self.nodes[k].name for k in range(start, end + 1)}
             if inside & pinned or self.nodes[end].name in indexed:
                 continue
-            if any("repeat" in self.nodes[k].entry for k in range(start, end + 1)):
-                continue  # already folded
             if live[end] is None or live[end] & inside != {self.nodes[end].name}:
                 continue  # used after it from elsewhere than its last node
             entries = list(
@@ -373,7 +385,7 @@ class Graph:
 # -- groups of units ----------------------------------------------------------------------------
 
 
-def _groups(graph: Graph, units: list[Unit]) -> list[Group]:
+def _groups(graph: Graph, units: list[Unit], spec_text: bool) -> list[Group]:
     by_shape: dict[str, list[Unit]] = {}
     for unit in units:
         by_shape.setdefault(unit.shape, []).append(unit)
@@ -381,11 +393,11 @@ def _groups(graph: Graph, units: list[Unit]) -> list[Group]:
     for members in by_shape.values():
         if len(members) < 2:
             continue
-        group = Group(graph, members)
+        group = Group(graph, members, spec_text)
         if group.names.whole and len(members) > 2:
             # Keras names its first layer of a kind without a number (add, then add_1): a first unit
             # whose names break the pattern the others keep stays as it is.
-            rest = Group(graph, members[1:])
+            rest = Group(graph, members[1:], spec_text)
             group = rest if not rest.names.whole else group
         if group.saves():
             groups.append(group)
@@ -395,9 +407,13 @@ def _groups(graph: Graph, units: list[Unit]) -> list[Group]:
 class Group:
     """Units of one shape: one block; what differs between them its params."""
 
-    def __init__(self, graph: Graph, members: list[Unit]):
+    def __init__(self, graph: Graph, members: list[Unit], spec_text: bool = False):
         self.graph = graph
         self.members = members
+        # Values already spec text (a folded spec folded again) are written as they are; one that
+        # differs between units must hold no expression (it would be evaluated in another scope).
+        self.escape = (lambda v: v) if spec_text else rules.escaped
+        self.valid = True
         self.name = ""
         self.params = Params()
         self.names = name_templates([u.names for u in members], self.params)
@@ -415,6 +431,13 @@ class Group:
                     self.literals[(offset, key)] = values[0]
                     continue
                 vector = rules.key(values)
+                if spec_text and vector not in by_values and all(isinstance(v, str) for v in values):
+                    text = text_template(values, self.params)  # numbers that differ: one param for them all
+                    if text is not None:
+                        by_values[vector] = text
+                if spec_text and "$" in vector and vector not in by_values:
+                    self.valid = False  # an expression that differs: it would be evaluated in another scope
+                    by_values[vector] = ""
                 if vector not in by_values:
                     found = rules.derived(values, arguments)
                     if found is None:
@@ -432,7 +455,7 @@ class Group:
         """True when the units' names follow a pattern, and the block and its instances are not longer than
         the units written out (a block's few header lines are worth the structure it shows)."""
         named = sum(t is not None for t in self.names.templates)
-        if self.names.whole * 4 > named:
+        if not self.valid or self.names.whole * 4 > named:
             return False
         flat = sum(
             _lines({self.graph.nodes[k].name: self.graph.nodes[k].entry})
@@ -449,6 +472,9 @@ class Group:
         first = self.members[0]
         seed = self.prefixes[0] or next((n for n in reversed(first.names) if n), "")
         name = re.sub(r"[_-]+", "_", rules.NUMBER.sub("", seed)).strip("_")
+        nodes = [self.graph.nodes[k].entry for k in range(first.start, first.end + 1)]
+        if all("block" in entry for entry in nodes):  # units of block instances: a stage
+            return valid_name(f"{name}_stage" if name else "stage", "stage")
         if not name or catalog.layer(name) is not None or catalog.refused(name) is not None:
             name = f"{name}_block" if name else "unit"
         return valid_name(name, "unit")
@@ -476,7 +502,7 @@ class Group:
                 entry["inputs"] = raw
             for (at, k), v in self.literals.items():
                 if at == offset and (k in node.entry or _default(node.entry, k) is _MISSING):
-                    entry[k] = rules.escaped(v)
+                    entry[k] = self.escape(v)
             for (at, k), expression in self.slots.items():
                 if at == offset:
                     entry[k] = expression
@@ -491,7 +517,7 @@ class Group:
         return data
 
     def args_of(self, m: int) -> dict[str, Any]:
-        return {p: rules.escaped(values[m]) for p, values in self.params.values.items()}
+        return {p: self.escape(values[m]) for p, values in self.params.values.items()}
 
     def run_args(self, run: list[int]) -> dict[str, Any] | None:
         """The args of one ``repeat`` instance standing for members ``run`` (None: no rule explains them)."""

@@ -36,7 +36,7 @@ class Params:
         self.taken = set(RESERVED_KEYS) | {"i", "n", "x", "prefix"}
 
     def new(self, wanted: str, values: list) -> str:
-        base = valid_name(wanted, "p")
+        base = {"repeat": "repeats"}.get(wanted, valid_name(wanted, "p"))
         base = f"{base}_id" if base in self.taken and base in RESERVED_KEYS else base  # block -> block_id
         for name in (base, *(f"{base}_{k}" for k in range(1, 10_000))):
             if name not in self.taken:
@@ -150,12 +150,46 @@ def bare_name(name: str) -> str:
 
 def _template(texts: list[str], params: Params, whole: list[str]) -> tuple[str, str | None]:
     """One layer's name after its prefix, as a template, and a key for it (None: the name is a param whole)."""
+    found = _numbered(texts, params, whole[0])
+    if found is None:
+        return "${" + params.new(f"{bare_name(whole[0])}_name", list(whole)) + "}", None
+    return found[0], found[1] or bare_name(whole[0])
+
+
+EXPRESSION = re.compile(r"\$\{[^}]*\}")
+
+
+def text_template(values: list[str], params: Params) -> str | None:
+    """Spec strings that differ only in the numbers of their text, as one template (None when not so).
+
+    Their ``${...}`` parts must be the same in every unit (``s1_u${i + 2}_``, ``s2_u${i + 2}_`` ->
+    ``s${s}_u${i + 2}_``): they are evaluated where the template is, in the scope they were written for.
+    """
+    if any("$$" in v for v in values) or len({tuple(EXPRESSION.findall(v)) for v in values}) != 1:
+        return None
+    expressions = EXPRESSION.findall(values[0])
+    segments = [EXPRESSION.split(v) for v in values]
+    out = ""
+    for s, texts in enumerate(zip(*segments)):
+        texts = list(texts)
+        if len(set(texts)) > 1:
+            found = _numbered(texts, params, texts[0])
+            if found is None:
+                return None
+            out += found[0]
+        else:
+            out += texts[0]
+        out += expressions[s] if s < len(expressions) else ""
+    return out
+
+
+def _numbered(texts: list[str], params: Params, whole: str) -> tuple[str, str] | None:
+    """Texts of one skeleton as a template whose differing numbers are params, and a key; else None."""
     skeleton = NUMBER.sub("#", texts[0])
     numbers = [[int(t) for t in NUMBER.findall(t)] for t in texts]
     zeros = any(t != str(int(t)) for t in NUMBER.findall(texts[0]))
-    bare = bare_name(whole[0])
     if any(NUMBER.sub("#", t) != skeleton for t in texts) or (zeros and len({*map(tuple, numbers)}) > 1):
-        return "${" + params.new(f"{bare}_name", list(whole)) + "}", None
+        return None
     parts = NUMBER.split(texts[0])
     out, key = escaped(parts[0]), parts[0]
     for slot, text in enumerate(parts[1:]):
@@ -164,11 +198,10 @@ def _template(texts: list[str], params: Params, whole: list[str]) -> tuple[str, 
             out += NUMBER.findall(texts[0])[slot]
             key += NUMBER.findall(texts[0])[slot]
         else:
-            out += "${" + _number(column, params, whole[0], slot - len(parts) + 1) + "}"
+            out += "${" + _number(column, params, whole, slot - len(parts) + 1) + "}"
         out += escaped(text)
         key += text
-    key = re.sub(r"[_-]+", "_", key).strip("_-")
-    return out, key or bare
+    return out, re.sub(r"[_-]+", "_", key).strip("_-")
 
 
 def _number(column: list[int], params: Params, text: str, slot: int) -> str:
