@@ -174,7 +174,7 @@ def test_a_model_built_by_modelspec_exports_the_spec_it_was_built_from():
     assert data["params"] == {"classes": 1000, "depth": [3, 4, 6, 3]}
     assert data["layers"]["conv4"] == {"block": "stage", "filters": 256, "blocks": "${depth[2]}"}
     assert data["layers"] == written["layers"]
-    info = model._modelspec_provenance["layers"]
+    info = model._modelspec_provenance.layers
     assert info["conv4-block6-c-1"] == [
         ["conv4", "stage", None],
         ["conv4-block6", "bottleneck", 5],
