@@ -433,12 +433,13 @@ def _sam_parts(hub):
     }  # fmt: skip
 
 
-def hub_backbone(name):
-    """A tiny KerasHub backbone of :data:`HUB_BACKBONES`, made from its class."""
+def hub_backbone(name, **overrides):
+    """A tiny KerasHub backbone of :data:`HUB_BACKBONES`, made from its class (``overrides``: other arguments)."""
     import keras_hub
 
     _, class_name, config = HUB_BACKBONES[name]
-    return getattr(keras_hub.models, class_name)(**(config(keras_hub) if callable(config) else config))
+    config = config(keras_hub) if callable(config) else config
+    return getattr(keras_hub.models, class_name)(**{**config, **overrides})
 
 
 def hub_inputs(model, seed=0):
