@@ -1,6 +1,6 @@
 """Folded export against flat export over every keras.applications model (``--hub``: every KerasHub backbone).
 
-Run: python benchmarks/bench_fold.py [--only NAME ...] [--markdown] [--hub [--layers N]]
+Run: python benchmarks/bench_fold.py [--only NAME ...] [--markdown] [--hub [--deeper]]
 
 For each constructor in keras.applications (weights=None, the smallest input
 it allows): the flat export (``from_keras(model, flat=True)``, one node per
@@ -13,8 +13,8 @@ weights copied in (printed; 0.0 is exact). The totals close the table.
 
 ``--hub`` runs the same table over the KerasHub backbones of
 ``tests/conftest.py``'s ``HUB_BACKBONES`` (each made from its class with a
-tiny config; ``--layers N`` gives those that take ``num_layers`` N
-transformer layers, which then repeat). A backbone's layers need not be in
+tiny config; ``--deeper`` makes each repeat its units: ``hub_deeper``'s
+arguments, 3 transformer layers or 3 units a stage). A backbone's layers need not be in
 its graph's order, so the layer names are compared as sets; weights are
 copied by layer name (``modelspec.copy_weights``) and the outputs compared on
 ``hub_inputs``. A backbone export refuses prints the refusal's code.
@@ -66,18 +66,16 @@ def run(name: str) -> dict:
     return row
 
 
-def run_hub(name: str, layers: int | None) -> dict:
+def run_hub(name: str, deeper: bool) -> dict:
     import keras
     import numpy as np
-    from conftest import HUB_BACKBONES, hub_backbone, hub_inputs
+    from conftest import hub_backbone, hub_deeper, hub_inputs
 
     import modelspec
 
     row: dict = {"model": name}
     with reported(keras, row):
-        config = HUB_BACKBONES[name][2]
-        takes_layers = layers is not None and isinstance(config, dict) and "num_layers" in config
-        original = hub_backbone(name, **({"num_layers": layers} if takes_layers else {}))
+        original = hub_backbone(name, **(hub_deeper(name) if deeper else {}))
         try:
             plain = modelspec.from_keras(original, flat=True).to_yaml()
         except modelspec.SpecError as e:
@@ -125,10 +123,9 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--hub", action="store_true", help="the KerasHub backbones of tests/conftest.py")
     parser.add_argument(
-        "--layers",
-        type=int,
-        metavar="N",
-        help="--hub: N transformer layers where a backbone takes num_layers",
+        "--deeper",
+        action="store_true",
+        help="--hub: each backbone made to repeat its units (conftest.hub_deeper)",
     )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -138,10 +135,9 @@ def main() -> None:
         from conftest import HUB_BACKBONES
 
         names = args.only or list(HUB_BACKBONES)
-        print(
-            f"KerasHub backbones (num_layers {args.layers or 'as in tests/conftest.py'}), Keras {keras.__version__} ({keras.backend.backend()})"
-        )
-        measure = lambda name: run_hub(name, args.layers)  # noqa: E731
+        configs = "made deeper by conftest.hub_deeper" if args.deeper else "configs of tests/conftest.py"
+        print(f"KerasHub backbones ({configs}), Keras {keras.__version__} ({keras.backend.backend()})")
+        measure = lambda name: run_hub(name, args.deeper)  # noqa: E731
     else:
         names = args.only or sorted(n for n in dir(keras.applications) if n[0].isupper())
         measure = run

@@ -23,6 +23,7 @@ from conftest import (
     application_objects,
     flat,
     hub_backbone,
+    hub_deeper,
     hub_inputs,
 )
 from keras import layers
@@ -241,18 +242,12 @@ def test_a_nested_model_called_twice_becomes_a_block_with_a_shared_instance():
     assert float(np.max(np.abs(flat(built(data_in))[0] - flat(model(data_in))[0]))) == 0.0
 
 
-FOLDING_BACKBONES = {
-    "ResNet": {"stackwise_num_blocks": [3]},  # residual units
-    "DenseNet": {"stackwise_num_repeats": [3, 3]},  # dense layers
-    "CSPNet": {"stackwise_depth": [3]},  # dark blocks
-}
-"""KerasHub backbones made deep enough to repeat a unit: the arguments over ``HUB_BACKBONES``' tiny config."""
-
-
 @hub
-@pytest.mark.parametrize("name", list(FOLDING_BACKBONES))
+@pytest.mark.parametrize(
+    "name", ["ResNet", "DenseNet", "CSPNet"]
+)  # residual units, dense layers, dark blocks
 def test_kerashub_backbones_fold_and_rebuild_with_the_same_names_and_outputs(name):
-    model = hub_backbone(name, **FOLDING_BACKBONES[name])
+    model = hub_backbone(name, **hub_deeper(name))
     with pytest.warns(UserWarning):  # the backbone's class is not kept: the spec builds a functional model
         folded = modelspec.from_keras(model).to_yaml()
         plain = modelspec.from_keras(model, flat=True).to_yaml()
@@ -274,5 +269,5 @@ def test_kerashub_backbones_fold_and_rebuild_with_the_same_names_and_outputs(nam
 )
 def test_kerashub_transformer_layers_fold_into_a_repeat():
     with pytest.warns(UserWarning):
-        text = modelspec.from_keras(hub_backbone("Bert", num_layers=3)).to_yaml()
+        text = modelspec.from_keras(hub_backbone("Bert", **hub_deeper("Bert"))).to_yaml()
     assert "repeat: 3" in text
