@@ -9,6 +9,7 @@ graph instead, and still exits 0.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import secrets
 import shutil
@@ -23,7 +24,7 @@ from conftest import DATA, SLOW, SPECS, flat, random_inputs, run_modelspec
 import modelspec
 from modelspec.cli import main
 from modelspec.keras.archive import MAX_METADATA_BYTES, METADATA
-from modelspec.keras.export.provenance import Record, recorded
+from modelspec.keras.export.provenance import Record, fingerprint, recorded
 
 TRANSFORMER = SPECS / "transformer_classifier.yaml"
 
@@ -142,6 +143,14 @@ def test_the_record_round_trips_through_json_and_the_loaded_model_matches_it(bui
     assert again is not None and again.to_json() == info.to_json()
     model = modelspec.build(TRANSFORMER)  # in memory, the same record as the one saved
     assert recorded(model).to_json() == info.to_json()
+    assert fingerprint(keras, keras.saving.load_model(built_file)) == info.model  # the same weight paths
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_a_file_built_on_tensorflow_exports_its_spec_on_jax(built_file, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    data = yaml.safe_load(cli("export", built_file))
+    assert data["layers"]["encoders"]["repeat"] == "${depth}"
 
 
 TEXT = TRANSFORMER.read_text()
