@@ -376,10 +376,8 @@ class _Trainer:
         if self.train.normalize:
             model = _normalized(keras, model, self.graph, x_train)
             compiler.compile(model)
-        else:
-            record_provenance(
-                keras, model, self.spec
-            )  # the saved model exports as the spec it was built from
+        else:  # the saved model exports as the spec it was built from
+            record_provenance(keras, model, self.spec)
         return model
 
     def callbacks(self, keras: Any) -> list[Any]:
