@@ -416,6 +416,25 @@ HUB_BACKBONES = {
 """Every KerasHub backbone the round trip is tried on: its family, its class in ``keras_hub.models``, a tiny config."""
 
 
+HUB_DEEPER = {
+    "ResNet": {"stackwise_num_blocks": [3]},  # residual units
+    "DenseNet": {"stackwise_num_repeats": [3, 3]},  # dense layers
+    "CSPNet": {"stackwise_depth": [3]},  # dark blocks
+    "EfficientNet": {"stackwise_num_repeats": [3, 2]},
+    "VGG": {"stackwise_num_repeats": [3, 3]},
+}
+"""Arguments over :data:`HUB_BACKBONES`' tiny configs that make a backbone repeat its units (for folding);
+a backbone whose config takes ``num_layers`` repeats with ``num_layers=3``."""
+
+
+def hub_deeper(name):
+    """The arguments that make backbone ``name`` of :data:`HUB_BACKBONES` repeat a unit (empty when none do)."""
+    config = HUB_BACKBONES[name][2]
+    if name in HUB_DEEPER:
+        return dict(HUB_DEEPER[name])
+    return {"num_layers": 3} if isinstance(config, dict) and "num_layers" in config else {}
+
+
 def _sam_parts(hub):
     """SAM's arguments are models and layers: a tiny ViTDet image encoder, prompt encoder and mask decoder."""
     return {
@@ -433,12 +452,13 @@ def _sam_parts(hub):
     }  # fmt: skip
 
 
-def hub_backbone(name):
-    """A tiny KerasHub backbone of :data:`HUB_BACKBONES`, made from its class."""
+def hub_backbone(name, **overrides):
+    """A tiny KerasHub backbone of :data:`HUB_BACKBONES`, made from its class (``overrides``: other arguments)."""
     import keras_hub
 
     _, class_name, config = HUB_BACKBONES[name]
-    return getattr(keras_hub.models, class_name)(**(config(keras_hub) if callable(config) else config))
+    config = config(keras_hub) if callable(config) else config
+    return getattr(keras_hub.models, class_name)(**{**config, **overrides})
 
 
 def hub_inputs(model, seed=0):

@@ -184,8 +184,12 @@ def _build_model(args: argparse.Namespace, output: str | None = None) -> tuple[A
         refuse_inputs("build", {"the output": output}, spec_inputs(spec))
     quiet_keras()
     from ..keras import to_keras
+    from ..keras.backend import load_keras
+    from ..keras.export.provenance import record as record_provenance
 
-    return to_keras(graph, objects), graph
+    model = to_keras(graph, objects)
+    record_provenance(load_keras(), model, spec)  # `build -o m.keras`: export gives back the spec as written
+    return model, graph
 
 
 def build(args: argparse.Namespace) -> int:

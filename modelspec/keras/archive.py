@@ -1,7 +1,8 @@
 """A ``.keras`` model file read as an archive, before Keras loads anything: bounded, never a zip bomb.
 
 Keras writes a model file as a zip archive of a few entries (``config.json``,
-the weights, ``metadata.json``; ``modelspec train`` adds ``modelspec.json``).
+the weights, ``metadata.json``; ``modelspec build -o`` and ``modelspec train``
+add :data:`METADATA`).
 Everything here reads the zip directory or one bounded entry: nothing is
 unpacked for Keras, nothing deserialized. Only a regular file is opened (a
 FIFO or a device never is), its zip directory must pass :func:`check_archive`
@@ -34,6 +35,10 @@ MAX_CONFIG_BYTES = 64 << 20
 MAX_RATIO = 100
 """Largest compression ratio of an entry over :data:`RATIO_FLOOR` bytes (Keras stores entries uncompressed)."""
 RATIO_FLOOR = 1 << 20
+METADATA = "modelspec.json"
+"""The zip entry modelspec adds to a ``.keras`` file: what ``predict`` needs, and the model's provenance."""
+MAX_METADATA_BYTES = 1 << 20
+"""Largest :data:`METADATA` read (1 MiB)."""
 
 
 def check_archive(archive: zipfile.ZipFile, size: int) -> str | None:
@@ -131,6 +136,23 @@ def read_member(archive: zipfile.ZipFile, member: str, path: str | os.PathLike) 
         raise _fail(name, f"its {member} cannot be read from the archive: {clipped(e)}") from None
     except OSError as e:
         raise _fail(name, f"cannot read the file: {e.strerror or e}") from None
+
+
+def read_metadata_bytes(path: str | os.PathLike) -> bytes | None:
+    """A model file's :data:`METADATA` entry, unparsed; None when the archive has none.
+
+    Raises:
+        SpecError: The file cannot be opened as a model archive, or the entry
+            is over :data:`MAX_METADATA_BYTES` or cannot be unpacked.
+    """
+    name = os.fspath(path)
+    with open_archive(name) as archive:
+        info = archive.NameToInfo.get(METADATA)
+        if info is None:
+            return None
+        if info.file_size > MAX_METADATA_BYTES:
+            raise _fail(name, f"{METADATA} is {info.file_size} bytes; at most {MAX_METADATA_BYTES} are read")
+        return read_member(archive, METADATA, name)
 
 
 def read_config(path: str | os.PathLike) -> Any:

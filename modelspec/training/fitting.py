@@ -26,6 +26,7 @@ from ..errors import Origin, Problem, SpecError, raise_errors
 from ..graph import Graph
 from ..keras import Compiler, Deserializer, keras_message, keras_problem
 from ..keras.backend import load_keras, set_seed
+from ..keras.export.provenance import record as record_provenance
 from ..keras.recursion import run_deep
 from ..spec import DISTRIBUTIONS, ModelSpec, per_output
 from ..spec.paths import OUTPUTS, check_paths, output_args
@@ -365,12 +366,18 @@ class _Trainer:
     # -- model -----------------------------------------------------------------
 
     def build(self, keras: Any, x_train: np.ndarray) -> Any:
-        """The spec's model, compiled; behind an adapted Normalization when the spec asks."""
+        """The spec's model, compiled; behind an adapted Normalization when the spec asks.
+
+        Only the spec's own model records its provenance: one behind a
+        Normalization is not the model the spec describes.
+        """
         compiler = Compiler(keras, self.graph, self.objects)
         model = compiler.run()
         if self.train.normalize:
             model = _normalized(keras, model, self.graph, x_train)
             compiler.compile(model)
+        else:  # the saved model exports as the spec it was built from
+            record_provenance(keras, model, self.spec)
         return model
 
     def callbacks(self, keras: Any) -> list[Any]:

@@ -2,7 +2,8 @@
 
 Keras writes the model; modelspec adds one zip entry, ``modelspec.json``
 (feature order, target columns, label names, output kinds, the CSV
-separator), which Keras ignores when loading.
+separator; and the model's provenance, which ``modelspec export`` reads), which
+Keras ignores when loading.
 """
 
 from __future__ import annotations
@@ -15,29 +16,30 @@ from typing import Any
 
 from ..errors import Problem, SpecError
 from ..files import write_atomically
-from ..keras.archive import graph_size, open_archive, read_config, read_member
+from ..keras.archive import MAX_METADATA_BYTES, METADATA, graph_size, read_config, read_metadata_bytes
 from ..keras.backend import load_keras
+from ..keras.export.provenance import KEY as PROVENANCE
+from ..keras.export.provenance import recorded
 from ..keras.messages import clipped
 from ..keras.recursion import run_deep
 from ..spec.models import literal_separator
 from .targets import KINDS
 
-METADATA = "modelspec.json"
-"""The zip entry of a ``.keras`` file that carries what ``predict`` needs."""
 METADATA_FORMAT = 1
-MAX_METADATA_BYTES = 1 << 20
 
 
 def save_model(model: Any, metadata: dict[str, Any], path: str | os.PathLike) -> None:
     """Save ``model`` to a ``.keras`` file with ``modelspec.json`` inside, atomically.
 
-    Keras writes the file; the metadata is appended as one more zip entry
+    ``modelspec.json`` holds ``metadata`` and, for a model built by modelspec
+    from a spec with blocks, its provenance (``modelspec export`` gives back
+    that spec). Keras writes the file; the metadata is appended as one more zip entry
     before the file replaces ``path``, so a failure leaves ``path`` as it was.
     The optimizer's variables are made first when they do not exist yet (a
     model built but never trained): saved with only its step counter, Keras
     would warn on loading that it skips them.
     """
-    text = json.dumps(metadata, indent=1, sort_keys=True)
+    text = _with_provenance(model, metadata)
     optimizer = getattr(model, "optimizer", None)
     if model.built and optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)
@@ -52,6 +54,21 @@ def save_model(model: Any, metadata: dict[str, Any], path: str | os.PathLike) ->
             os.replace(named, tmp)
 
     write_atomically(path, write)
+
+
+def _with_provenance(model: Any, metadata: dict[str, Any]) -> str:
+    """``modelspec.json``'s text: the metadata, and the model's provenance when it has one and it fits.
+
+    A record that would take the entry past :data:`MAX_METADATA_BYTES` (a spec of
+    thousands of lines) is left out: export then folds the graph instead.
+    """
+    text = json.dumps(metadata, indent=1, sort_keys=True)
+    info = recorded(model)
+    saved = info.to_json() if info is not None else None
+    if saved is None:
+        return text
+    full = json.dumps({**metadata, PROVENANCE: saved}, indent=1, sort_keys=True)
+    return full if len(full.encode("utf-8")) <= MAX_METADATA_BYTES else text
 
 
 def built_metadata(spec: str, graph: Any) -> dict[str, Any]:
@@ -85,18 +102,13 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     def fail(message: str, hint: str | None = None) -> SpecError:
         return SpecError([Problem.in_file("model-file", name, message, hint, path=("model",))])
 
-    with open_archive(name) as archive:
-        try:
-            info = archive.getinfo(METADATA)
-        except KeyError:
-            raise fail(
-                f"the model has no {METADATA}: it was not written by `modelspec train` "
-                "(a plain Keras model has none)",
-                "train it with `modelspec train SPEC -o MODEL.keras`, or use keras.saving.load_model",
-            ) from None
-        if info.file_size > MAX_METADATA_BYTES:
-            raise fail(f"{METADATA} is {info.file_size} bytes; at most {MAX_METADATA_BYTES} are read")
-        raw = read_member(archive, METADATA, name)
+    raw = read_metadata_bytes(name)
+    if raw is None:
+        raise fail(
+            f"the model has no {METADATA}: it was not written by `modelspec train` "
+            "(a plain Keras model has none)",
+            "train it with `modelspec train SPEC -o MODEL.keras`, or use keras.saving.load_model",
+        )
     try:
         metadata = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # the file may come from anywhere

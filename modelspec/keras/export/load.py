@@ -3,20 +3,25 @@
 The file is read bounded (:mod:`modelspec.keras.archive`: a regular file, a
 checked zip directory, a ``config.json`` of at most 100,000 layers and calls);
 a subclassed model, a layer that carries code, and a class from outside Keras
-that nothing registered are refused by name, from the config alone.
+that nothing registered are refused by name, from the config alone. A model
+written by modelspec gets back the provenance its ``modelspec.json`` holds
+(:mod:`.provenance`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from typing import Any
 
 from ... import catalog
 from ...errors import Problem, SpecError
-from ..archive import graph_size, read_config
+from ..archive import METADATA, graph_size, read_config, read_metadata_bytes
 from ..backend import load_keras
 from ..messages import clipped
 from ..recursion import run_deep
+from .provenance import KEY, Record, attach
 from .refusals import refused_layer_message, subclassed_message
 
 KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp"})
@@ -165,7 +170,29 @@ def load_model_file(path: str, custom_objects: dict[str, Any] | None = None) -> 
             return keras.saving.load_model(path, custom_objects=custom_objects, safe_mode=True, compile=True)
 
     try:  # Keras reads a deep model's configuration recursively: room for as many layers as it describes
-        return run_deep(load, graph_size(config)[0])
+        model = run_deep(load, graph_size(config)[0])
     except Exception as e:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
         message = f"Keras could not load the model: {clipped(e)}"
         raise SpecError([Problem(("model",), message, path, code="model-file")]) from None
+    saved = saved_record(path)
+    if saved is not None:
+        attach(model, saved)
+    return model
+
+
+def saved_record(path: str) -> Record | None:
+    """The provenance record in a model file's ``modelspec.json``; None when there is none, or none of its shape.
+
+    Nothing here fails: a file without the entry (a model saved by Keras),
+    with an entry over the size limit, not JSON, or with a record of the
+    wrong shape is exported by folding its graph instead.
+    """
+    try:
+        raw = read_metadata_bytes(path)
+        metadata = json.loads(raw.decode("utf-8")) if raw is not None else None
+    except (SpecError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(metadata, dict):
+        return None
+    where = os.path.dirname(os.path.abspath(path))
+    return Record.from_json(metadata.get(KEY), f"{path} ({METADATA})", where)
