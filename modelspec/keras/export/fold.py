@@ -239,17 +239,18 @@ class Graph:
         cuts += single[-1:]
         self.longest = max((b - a for a, b in itertools.pairwise(single)), default=count)
         # Stretches between cuts. Names are hints: a stretch joins the one before it while their layer names
-        # keep its prefix up to a number (block2a_expand_*, block2a_dwconv_pad, block2a_se_*: one unit), and
+        # keep the prefix up to a number both have (block2a_expand_*, block2a_dwconv_pad, block2a_se_*: one unit), and
         # a single node joins while they keep its whole prefix (a residual unit's final activation).
         stretches: list[tuple[int, int]] = []
         for a, b in itertools.pairwise(cuts):
             if stretches:
                 start = stretches[-1][0]
                 before = [self.layer_name(k) for k in range(start + 1, a + 1)]
-                joined = before + [self.layer_name(k) for k in range(a + 1, b + 1)]
+                after = [self.layer_name(k) for k in range(a + 1, b + 1)]
+                joined = before + after
                 numbered = numbered_prefix(before)
                 prefix = common_prefix(before)
-                if (numbered and numbered_prefix(joined) == numbered) or (
+                if (numbered and numbered_prefix(after) == numbered_prefix(joined) == numbered) or (
                     b == a + 1 and prefix and common_prefix(joined) == prefix
                 ):
                     stretches[-1] = (start, b)
