@@ -375,7 +375,8 @@ def test_kerashub_backbones_fold_and_rebuild_with_the_same_names_and_outputs(nam
 @hub
 @pytest.mark.xfail(
     strict=True,
-    reason="every transformer layer also takes the padding mask: a unit with a second entry is not folded yet",
+    reason="a transformer layer is one node that also takes the padding mask: a unit of one node is not "
+    "folded, and units of two inputs cannot chain as a repeat",
 )
 def test_kerashub_transformer_layers_fold_into_a_repeat():
     with pytest.warns(UserWarning):

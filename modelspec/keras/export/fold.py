@@ -397,9 +397,9 @@ def _groups(graph: Graph, units: list[Unit], spec_text: bool) -> list[Group]:
         group = Group(graph, members, spec_text)
         if group.names.whole and len(members) > 2:
             # Keras names its first layer of a kind without a number (add, then add_1): a first unit
-            # whose names break the pattern the others keep stays as it is.
+            # whose names break the pattern the others keep may be better left as it is.
             rest = Group(graph, members[1:], spec_text)
-            group = rest if not rest.names.whole else group
+            group = rest if rest.saving() > group.saving() else group
         if group.saves():
             groups.append(group)
     return groups
@@ -455,9 +455,13 @@ class Group:
     def saves(self) -> bool:
         """True when the units' names follow a pattern, and the block and its instances are not longer than
         the units written out (a block's few header lines are worth the structure it shows)."""
+        return self.saving() >= -4
+
+    def saving(self) -> int:
+        """The lines folding saves (the block and an instance per unit against the units written out)."""
         named = sum(t is not None for t in self.names.templates)
         if not self.valid or self.names.whole * 4 > named:
-            return False
+            return -(1 << 30)
         flat = sum(
             _lines({self.graph.nodes[k].name: self.graph.nodes[k].entry})
             for u in self.members
@@ -466,7 +470,7 @@ class Group:
         folded = _lines({"b": self.block_data()}) + sum(
             _lines({"u": self.args_of(m)}) for m in range(len(self.members))
         )
-        return folded <= flat + 4
+        return flat - folded
 
     def base_name(self) -> str:
         """After the units' common name prefix, its numbers left out: conv2_block1_ -> conv_block."""

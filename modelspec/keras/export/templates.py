@@ -18,6 +18,7 @@ numbers.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -217,5 +218,9 @@ def _number(column: list[int], params: Params, text: str, slot: int) -> str:
                 gap = gaps.pop()
                 return param if gap == 0 else f"{param} + {gap}" if gap > 0 else f"{param} - {-gap}"
     spans = [m.start() for m in NUMBER.finditer(text)]
-    before = re.sub(r"[^A-Za-z0-9]+$", "", text[: spans[slot]]) or "k"
-    return params.new(re.sub(r"^\d+", "", before) or "k", list(column))
+    tokens = re.split(r"[_-]+", re.sub(r"[^A-Za-z0-9]+$", "", text[: spans[slot]]))
+    # The words the number counts (max_pooling2d_12: max_pooling2d; mixed3: mixed), or `id` after a number
+    # (normal_conv_1_12: the twelfth of something else).
+    words = list(itertools.takewhile(lambda t: t and not t.isdigit(), reversed(tokens)))
+    word = "_".join(reversed(words)) or "id"
+    return params.new(re.sub(r"^\d+", "", word) or "id", list(column))
