@@ -135,7 +135,8 @@ def test_units_of_keras_made_names_fold_through_their_numbers():
     # No names given: Keras counts dense, dense_1, ..., add, add_1; each unit's names follow from one number.
     x = keras.Input((8,), name="x")
     h = layers.Dense(8)(x)
-    for _ in range(4):
+    layers.Add()  # never called: Keras's first "add" (no number) is taken, the units' adds count from 1
+    for _ in range(3):
         y = layers.Dense(16, activation="relu")(h)
         y = layers.Dense(12)(y)
         h = layers.Add()([h, layers.Dense(8)(y)])
@@ -149,9 +150,8 @@ def test_units_of_keras_made_names_fold_through_their_numbers():
         "add_${add}",
     ]
     (unit,) = [e for e in data["layers"].values() if "block" in e]
-    # The first unit's add is Keras's first (no number): it stays as it is; the other three repeat.
-    assert "add" in data["layers"] and unit["repeat"] == 3
-    assert unit["dense"] == "${3 * i + 4}" and unit["add"] == "${i + 1}"
+    assert unit["repeat"] == 3  # the counters count up by three and by one a unit: rules in i
+    assert unit["dense"] == "${3 * i + 1}" and unit["add"] == "${i + 1}"
     rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
 
 

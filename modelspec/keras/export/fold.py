@@ -336,19 +336,7 @@ class Graph:
                 j += 1
                 continue
             group, m = folded[j]
-            chain = [m]  # the group's units that follow, each fed by the one before
-            nxt = group.members[m].end + 1
-            while (
-                nxt in folded
-                and folded[nxt][0] is group
-                and group.members[folded[nxt][1]].entries == [self.nodes[group.members[chain[-1]].end].name]
-            ):
-                chain.append(folded[nxt][1])
-                nxt = group.members[chain[-1]].end + 1
-            # The longest run from here whose params a rule in i explains.
-            run = next(
-                (chain[:k] for k in range(len(chain), 1, -1) if group.run_args(chain[:k]) is not None), [m]
-            )
+            run = group.run_from(m)
             args = group.run_args(run) if len(run) > 1 else group.args_of(m)
             prefix = group.prefixes[m].rstrip("_-")
             last = group.members[run[-1]]
@@ -457,6 +445,19 @@ class Group:
         the units written out (a block's few header lines are worth the structure it shows)."""
         return self.saving() >= -4
 
+    def run_from(self, m: int) -> list[int]:
+        """The longest run of members from ``m``, each fed by the one before, whose params a rule in i explains."""
+        chain = [m]
+        while (
+            chain[-1] + 1 < len(self.members)
+            and self.members[chain[-1] + 1].start == self.members[chain[-1]].end + 1
+            and self.members[chain[-1] + 1].entries == [self.graph.nodes[self.members[chain[-1]].end].name]
+        ):
+            chain.append(chain[-1] + 1)
+        return next(
+            (chain[:k] for k in range(len(chain), 1, -1) if self.run_args(chain[:k]) is not None), [m]
+        )
+
     def saving(self) -> int:
         """The lines folding saves (the block and an instance per unit against the units written out)."""
         named = sum(t is not None for t in self.names.templates)
@@ -467,9 +468,11 @@ class Group:
             for u in self.members
             for k in range(u.start, u.end + 1)
         )
-        folded = _lines({"b": self.block_data()}) + sum(
-            _lines({"u": self.args_of(m)}) for m in range(len(self.members))
-        )
+        folded, m = _lines({"b": self.block_data()}), 0
+        while m < len(self.members):
+            run = self.run_from(m)
+            folded += _lines({"u": self.run_args(run) if len(run) > 1 else self.args_of(m)})
+            m = run[-1] + 1
         return flat - folded
 
     def base_name(self) -> str:
