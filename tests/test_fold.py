@@ -49,6 +49,35 @@ def model_of(*hidden, names=None):
     return keras.Model(x, layers.Dense(2, name="head")(h), name="net")
 
 
+def staged_model():
+    """Five stages, each a unit with a projection and two plain units."""
+    x = keras.Input((8,), name="x")
+    h = layers.Dense(8, name="stem")(x)
+    for s in range(1, 6):
+        y = layers.Dense(16, activation="relu", name=f"s{s}_u1_dense")(h)
+        h = layers.Add(name=f"s{s}_u1_add")(
+            [layers.Dense(8, name=f"s{s}_u1_proj")(h), layers.Dense(8, name=f"s{s}_u1_out")(y)]
+        )
+        for u in (2, 3):
+            y = layers.Dense(16, activation="relu", name=f"s{s}_u{u}_dense")(h)
+            h = layers.Add(name=f"s{s}_u{u}_add")([h, layers.Dense(8, name=f"s{s}_u{u}_out")(y)])
+    return keras.Model(x, layers.Dense(2, name="head")(h))
+
+
+def cells_model():
+    """Six cells, each on the two cells before it (NASNet's shape)."""
+    x = keras.Input((8,), name="x")
+    p, h = x, layers.Dense(8, name="stem")(x)
+    for c in range(6):
+        a, b = h, layers.Dense(8, name=f"adjust_{c}")(p)
+        for k in range(9):
+            a = layers.Dense(8, activation="relu", name=f"left{k}_{c}")(a)
+            b = layers.Dense(8, name=f"right{k}_{c}")(b)
+        p, h = h, layers.Concatenate(name=f"cell_{c}")([a, b])
+        h = layers.Dense(8, name=f"squeeze_{c}")(h)
+    return keras.Model(x, layers.Dense(2, name="head")(h))
+
+
 def flat_layers(model):
     """The model's layers, a nested model's replaced by its own."""
     out = []
@@ -158,17 +187,7 @@ def test_units_of_keras_made_names_fold_through_their_numbers():
 def test_stages_of_units_fold_again_into_a_repeated_stage():
     # Five stages, each a unit with a projection and two plain units: the units fold into two blocks,
     # then the stages (a projection unit and a repeat of two) into a stage block repeated five times.
-    x = keras.Input((8,), name="x")
-    h = layers.Dense(8, name="stem")(x)
-    for s in range(1, 6):
-        y = layers.Dense(16, activation="relu", name=f"s{s}_u1_dense")(h)
-        h = layers.Add(name=f"s{s}_u1_add")(
-            [layers.Dense(8, name=f"s{s}_u1_proj")(h), layers.Dense(8, name=f"s{s}_u1_out")(y)]
-        )
-        for u in (2, 3):
-            y = layers.Dense(16, activation="relu", name=f"s{s}_u{u}_dense")(h)
-            h = layers.Add(name=f"s{s}_u{u}_add")([h, layers.Dense(8, name=f"s{s}_u{u}_out")(y)])
-    model = keras.Model(x, layers.Dense(2, name="head")(h))
+    model = staged_model()
     text = modelspec.from_keras(model).to_yaml()
     data = yaml.safe_load(text)
     stages = {k: e for k, e in data["layers"].items() if "block" in e}
@@ -184,16 +203,7 @@ def test_stages_of_units_fold_again_into_a_repeated_stage():
 def test_cells_on_the_two_cells_before_fold_into_a_two_input_block():
     # NASNet's shape: each cell reads the last two cells' outputs, so no single tensor separates them;
     # the cells are found where two tensors are live, and each becomes an instance with two inputs.
-    x = keras.Input((8,), name="x")
-    p, h = x, layers.Dense(8, name="stem")(x)
-    for c in range(6):
-        a, b = h, layers.Dense(8, name=f"adjust_{c}")(p)
-        for k in range(9):
-            a = layers.Dense(8, activation="relu", name=f"left{k}_{c}")(a)
-            b = layers.Dense(8, name=f"right{k}_{c}")(b)
-        p, h = h, layers.Concatenate(name=f"cell_{c}")([a, b])
-        h = layers.Dense(8, name=f"squeeze_{c}")(h)
-    model = keras.Model(x, layers.Dense(2, name="head")(h))
+    model = cells_model()
     assert len(model.layers) > 100
     text = modelspec.from_keras(model).to_yaml()
     data = yaml.safe_load(text)
@@ -261,14 +271,17 @@ def test_resnet50_folds_into_two_blocks_and_four_stages_within_60_lines():
     rebuilt_exactly(model, text)
 
 
-def test_cli_export_folds_by_default_and_expand_of_the_folded_spec_builds_the_flat_export(tmp_path, capsys):
-    model = model_of(16, 16, 16)
+@pytest.mark.parametrize("make", [lambda: model_of(16, 16, 16), staged_model, cells_model])
+def test_cli_export_folds_by_default_and_expand_of_the_folded_spec_builds_the_flat_export(
+    make, tmp_path, capsys
+):
+    model = make()
     path = tmp_path / "net.keras"
     model.save(path)
     folded, plain, expanded = tmp_path / "folded.yaml", tmp_path / "flat.yaml", tmp_path / "expanded.yaml"
     assert main(["export", str(path), "-o", str(folded)]) == 0
     assert main(["export", str(path), "--flat", "-o", str(plain)]) == 0
-    assert "repeat: 3" in folded.read_text() and "blocks:" not in plain.read_text()
+    assert "blocks:" in folded.read_text() and "blocks:" not in plain.read_text()
     assert main(["validate", str(folded)]) == 0
     assert main(["expand", str(folded), "-o", str(expanded)]) == 0
     capsys.readouterr()
