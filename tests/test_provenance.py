@@ -227,12 +227,18 @@ def iris_project(tmp_path):
     return tmp_path
 
 
-def test_a_trained_model_keeps_its_record_and_still_predicts(iris_project, capsys):
-    spec = iris_project / "residual.yaml"
-    spec.write_text(TRAINED_SPEC.replace("NORMALIZE", "false"))
-    path = iris_project / "residual.keras"
+def trained(folder, capsys, normalize):
+    """The spec and model file of ``modelspec train`` on the iris data, with ``normalize`` as given."""
+    spec = folder / "residual.yaml"
+    spec.write_text(TRAINED_SPEC.replace("NORMALIZE", "true" if normalize else "false"))
+    path = folder / "residual.keras"
     assert main(["train", str(spec), "-o", str(path), "-q"]) == 0
     capsys.readouterr()
+    return spec, path
+
+
+def test_a_trained_model_keeps_its_record_and_still_predicts(iris_project, capsys):
+    spec, path = trained(iris_project, capsys, normalize=False)
     assert metadata(path)["provenance"]["spec"] == spec.read_text()
     data = export(path, capsys)
     assert list(data["blocks"]) == ["unit"]
@@ -245,11 +251,7 @@ def test_a_trained_model_keeps_its_record_and_still_predicts(iris_project, capsy
 
 
 def test_a_model_trained_behind_a_normalization_has_no_record(iris_project, capsys):
-    spec = iris_project / "normalized.yaml"
-    spec.write_text(TRAINED_SPEC.replace("NORMALIZE", "true"))
-    path = iris_project / "normalized.keras"
-    assert main(["train", str(spec), "-o", str(path), "-q"]) == 0
-    capsys.readouterr()
+    _, path = trained(iris_project, capsys, normalize=True)
     assert "provenance" not in metadata(path)  # not the model the spec describes
     assert "params" not in export(path, capsys)
 

@@ -1,22 +1,25 @@
 """Folding an exported graph: repeated units become blocks, runs of them ``repeat``.
 
-A flat export writes one node per layer. Folding finds the single-entry,
-single-exit units of the graph (ResNet's residual units, DenseNet's dense
-layers, MobileNet's inverted bottlenecks): the cuts of the layer order are the
-nodes that every later node reaches only through (nothing before a cut is used
-after it), and the nodes between two cuts form a unit whose entry is the first
-cut and whose exit is the second. Units equal up to layer names (the same
-layer classes, argument keys and connections, in order) share one block;
-values equal across the block's instances stay literal, values that differ
-become block params. Consecutive instances whose params follow a simple rule
-in the repeat index (all equal, ``a + b * i``, the first one different, a name
-whose numbers count up) become one instance with ``repeat``.
+A flat export writes one node per layer. Folding finds the single-exit units
+of the graph: the cuts of the layer order are the nodes after which only they
+are used (ResNet's residual units, DenseNet's dense layers, MobileNet's
+inverted bottlenecks lie between two), and where a long stretch has none,
+the places where two tensors are live (NASNet's cells, each on the two cells
+before it: a unit of two entries, walked in depth-first order so that its
+nodes are together). Layer names are hints: stretches whose names keep one
+numbered prefix join (``block2a_expand_*``, ``block2a_se_*``). Units equal up
+to layer names (the same layer classes, argument keys and connections, in
+order) share one block; values equal across the block's instances stay
+literal, values that differ become block params or expressions over them
+(:mod:`.rules`). Consecutive instances whose params follow a simple rule in
+the repeat index become one instance with ``repeat``.
 
-Layer names come back exactly: a unit's layers share a name prefix
-(``conv2_block1_``) that becomes the block's ``prefix`` param, and each block
-layer is named ``${prefix}SUFFIX``. Units whose names do not split that way
-are left flat. Folding works on spec data, after the exporter wrote it, and
-leaves the graph it cannot fold (shared layers, several inputs) as it is.
+Layer names come back exactly through ``name:`` templates (:mod:`.templates`):
+a prefix the unit's layers share, numbers that differ as params. A group whose
+names follow no pattern, or whose block takes more lines than it saves, is
+left flat. The folded graph is folded again (stages of units) while the text
+shrinks. Folding works on spec data, after the exporter wrote it, and leaves
+shared layers and indexed outputs as they are.
 """
 
 from __future__ import annotations
