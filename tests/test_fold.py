@@ -180,7 +180,9 @@ def test_units_of_keras_made_names_fold_through_their_numbers():
     ]
     (unit,) = [e for e in data["layers"].values() if "block" in e]
     assert unit["repeat"] == 3  # the counters count up by three and by one a unit: rules in i
-    assert unit["dense"] == "${3 * i + 1}" and unit["add"] == "${i + 1}"
+    first_add = next(x for x in model.layers if isinstance(x, layers.Add))
+    dense, add = (int(x.name.rsplit("_", 1)[1]) for x in (model.layers[2], first_add))  # Keras counts on
+    assert unit["dense"] == f"${{3 * i + {dense}}}" and unit["add"] == f"${{i + {add}}}"
     rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
 
 
@@ -386,12 +388,22 @@ def test_kerashub_backbones_fold_and_rebuild_with_the_same_names_and_outputs(nam
 
 
 @hub
-@pytest.mark.xfail(
-    strict=True,
-    reason="a transformer layer is one node that also takes the padding mask: a unit of one node is not "
-    "folded, and units of two inputs cannot chain as a repeat",
-)
-def test_kerashub_transformer_layers_fold_into_a_repeat():
+@pytest.mark.parametrize("name", ["Bert", "GPT2"])
+def test_kerashub_transformer_layers_fold_into_a_repeat_that_passes_the_mask_along(name):
+    # Each transformer layer is one node that also reads the padding mask (a model input): the run
+    # becomes one instance of a one-layer block with two inputs, repeated, the mask given to every repeat.
+    model = hub_backbone(name, **hub_deeper(name))
     with pytest.warns(UserWarning):
-        text = modelspec.from_keras(hub_backbone("Bert", **hub_deeper("Bert"))).to_yaml()
-    assert "repeat: 3" in text
+        text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    (block,) = [b for b in data["blocks"].values() if len(b["layers"]) == 1]
+    assert block["inputs"] == ["x", "y"]
+    (stack,) = [e for e in data["layers"].values() if e.get("repeat") == 3]
+    assert stack["inputs"][1] == "padding_mask"
+    built = modelspec.build(modelspec.loads(text))
+    assert [x.name for x in built.layers] == [x.name for x in model.layers]
+    assert built.count_params() == model.count_params()
+    modelspec.copy_weights(model, built)
+    data = hub_inputs(model)
+    for got, want in zip(flat(built(data, training=False)), flat(model(data, training=False))):
+        assert float(np.max(np.abs(got - want))) == 0.0

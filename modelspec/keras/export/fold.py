@@ -41,7 +41,7 @@ KINDS = ("type", "op", "block", "share")
 """The keys that say what an entry is: part of a unit's shape, never params."""
 
 MIN_UNIT = 2
-"""A unit of one layer is not worth a block."""
+"""A unit of one layer is not worth a block, unless it takes a side input (a transformer layer and its mask)."""
 
 MAX_LEVELS = 4
 """Folds of folds: units, stages of units, ..."""
@@ -231,19 +231,21 @@ class Graph:
         live = self._live(last_use)
         # Cuts: nodes after which only they are used. A long stretch between two (a chain of NASNet cells,
         # each on the two before it) is cut too where two tensors are live.
-        single = [j for j in range(count) if live[j] is not None and live[j] <= {self.nodes[j].name}]
-        if self.input_names and len(self.input_names) <= 2:
-            single.insert(0, -1)  # before the first node: the model's inputs are live
+        # The model's inputs are side entries there (a padding mask): no reason not to cut.
+        inputs = set(self.input_names)
+        single = [j for j in range(count) if live[j] is not None and live[j] - inputs <= {self.nodes[j].name}]
+        if self.input_names:
+            single.insert(0, -1)  # before the first node
         cuts: list[int] = []
         for a, b in itertools.pairwise(single):
             cuts.append(a)
             if b - a > LONG:
-                cuts += [j for j in range(a + 1, b) if live[j] is not None]
+                cuts += [j for j in range(a + 1, b) if live[j] is not None and len(live[j]) <= 2]
         cuts += single[-1:]
         self.longest = max((b - a for a, b in itertools.pairwise(single)), default=count)
         # Stretches between cuts. Names are hints: a stretch joins the one before it while their layer names
         # keep the prefix up to a number both have (block2a_expand_*, block2a_dwconv_pad, block2a_se_*: one unit), and
-        # a single node joins while they keep its whole prefix (a residual unit's final activation).
+        # a single node joins a longer stretch while they keep its whole prefix (a residual unit's final activation).
         stretches: list[tuple[int, int]] = []
         for a, b in itertools.pairwise(cuts):
             if stretches:
@@ -254,7 +256,7 @@ class Graph:
                 numbered = numbered_prefix(before)
                 prefix = common_prefix(before)
                 if (numbered and numbered_prefix(after) == numbered_prefix(joined) == numbered) or (
-                    b == a + 1 and prefix and common_prefix(joined) == prefix
+                    b == a + 1 and a > start + 1 and prefix and common_prefix(joined) == prefix
                 ):
                     stretches[-1] = (start, b)
                     continue
@@ -262,8 +264,6 @@ class Graph:
         units: list[Unit] = []
         for a, b in stretches:
             start, end = a + 1, b
-            if end - start + 1 < MIN_UNIT:
-                continue
             inside = {self.nodes[k].name for k in range(start, end + 1)}
             if inside & pinned or self.nodes[end].name in indexed:
                 continue
@@ -279,6 +279,8 @@ class Graph:
             )
             if not entries or len(entries) > len(BLOCK_INPUTS) or any("[" in r for r in entries):
                 continue  # an indexed entry
+            if end - start + 1 < MIN_UNIT and not set(entries[1:]) & set(self.input_names):
+                continue  # one node is a unit only with a side input of the model's (a transformer layer and its mask)
             unit = Unit(start, end, entries)
             unit.shape = self.shape(unit)
             unit.names = [self.layer_name(k) for k in range(start, end + 1)]
@@ -286,17 +288,18 @@ class Graph:
         return units
 
     def _live(self, last_use: dict[str, int]) -> list[frozenset[str] | None]:
-        """For each node, the names used after it that it or a node before it made (None: more than two)."""
+        """For each node, the names used after it that it, a node before it or an input made (None: many)."""
         ending: dict[int, list[str]] = {}
         for name, j in last_use.items():
             ending.setdefault(j, []).append(name)
         live = {n for n in self.input_names if last_use[n] >= 0}
+        most = 2 + len(self.input_names)
         out: list[frozenset[str] | None] = []
         for j, node in enumerate(self.nodes):
             if last_use[node.name] > j:
                 live.add(node.name)
             live.difference_update(ending.get(j, ()))
-            out.append(frozenset(live) if len(live) <= 2 else None)
+            out.append(frozenset(live) if len(live) <= most else None)
         return out
 
     def layer_name(self, k: int) -> str | None:
@@ -454,7 +457,9 @@ class Group:
         while (
             chain[-1] + 1 < len(self.members)
             and self.members[chain[-1] + 1].start == self.members[chain[-1]].end + 1
-            and self.members[chain[-1] + 1].entries == [self.graph.nodes[self.members[chain[-1]].end].name]
+            and self.members[chain[-1] + 1].entries[0] == self.graph.nodes[self.members[chain[-1]].end].name
+            and self.members[chain[-1] + 1].entries[1:]
+            == self.members[m].entries[1:]  # side entries: the same
         ):
             chain.append(chain[-1] + 1)
         return next(
