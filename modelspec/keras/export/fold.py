@@ -250,8 +250,8 @@ class Graph:
         for a, b in itertools.pairwise(cuts):
             if stretches:
                 start = stretches[-1][0]
-                before = [self.layer_name(k) for k in range(start + 1, a + 1)]
-                after = [self.layer_name(k) for k in range(a + 1, b + 1)]
+                before = [self.hint(k) for k in range(start + 1, a + 1)]
+                after = [self.hint(k) for k in range(a + 1, b + 1)]
                 joined = before + after
                 numbered = numbered_prefix(before)
                 prefix = common_prefix(before)
@@ -301,6 +301,14 @@ class Graph:
             live.difference_update(ending.get(j, ()))
             out.append(frozenset(live) if len(live) <= most else None)
         return out
+
+    def hint(self, k: int) -> str | None:
+        """What node ``k``'s name says of the unit it belongs to: a layer's name; for a block instance,
+        named after its unit (``s1_u2``), the prefix of the stage it is part of (``s1_``)."""
+        name = self.layer_name(k)
+        if name is None or "block" not in self.nodes[k].entry:
+            return name
+        return re.sub(r"(?<=[_-])[^_-]*$", "", name)
 
     def layer_name(self, k: int) -> str | None:
         """The Keras layer name of node ``k``; None for an operation (Keras names those itself)."""

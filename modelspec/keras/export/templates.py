@@ -85,8 +85,18 @@ def common_prefix(names: list[str | None]) -> str:
 
 
 def numbered_prefix(names: list[str | None]) -> str:
-    """The names' common prefix up to its last part with a number: ``block2a_expand_`` -> ``block2a_``."""
-    parts = re.findall(r"[^_-]*[_-]", common_prefix(names))
+    """The names' common prefix up to its last part with a number: ``block2a_expand_`` -> ``block2a_``.
+
+    A name's own last part counts when it is a number (``conv_dw_1`` -> ``conv_dw_1_``, which
+    ``conv_dw_1_bn`` keeps), not when it is a word with a digit (``block4a_dwconv2`` -> ``block4a_``).
+    """
+    given = [n for n in names if n is not None]
+    if not given:
+        return ""
+    common = common_prefix([n + "_" for n in given]) if len(given) > 1 else given[0] + "_"
+    parts = re.findall(r"[^_-]*[_-]", common)
+    if parts and common[:-1] in given and not parts[-1][:-1].isdigit():
+        parts = parts[:-1]
     numbered = [k for k, part in enumerate(parts) if NUMBER.search(part)]
     return "".join(parts[: numbered[-1] + 1]) if numbered else ""
 
