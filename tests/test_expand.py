@@ -710,3 +710,22 @@ def test_a_shared_instance_calls_the_layers_of_the_one_it_shares():
 def test_a_shared_instance_must_name_an_instance_of_its_block_above_it(old, new, code, line, message):
     (p,) = problems(SHARED.replace(old, new))
     assert (p.code, p.line) == (code, line) and message in p.message
+
+
+def test_a_repeat_feeds_each_instance_the_last_output_and_the_same_other_inputs():
+    text = """modelspec: 1
+inputs: {tokens: [4, 8], mask: [4]}
+blocks:
+  layer:
+    inputs: [x, m]
+    layers:
+      attend: {type: MultiHeadAttention, num_heads: 1, key_dim: 8, inputs: {query: x, value: x, attention_mask: m}}
+layers:
+  stack: {block: layer, repeat: 3, inputs: [tokens, mask]}
+"""
+    layers = flat_layers(text)
+    assert [(k, e.inputs) for k, e in layers.items()] == [
+        ("stack-0-attend", {"query": "tokens", "value": "tokens", "attention_mask": "mask"}),
+        ("stack-1-attend", {"query": "stack-0-attend", "value": "stack-0-attend", "attention_mask": "mask"}),
+        ("stack-2-attend", {"query": "stack-1-attend", "value": "stack-1-attend", "attention_mask": "mask"}),
+    ]
