@@ -253,6 +253,36 @@ def test_values_derived_from_a_param_are_written_from_it():
     assert derived([5, 7, 11], params) is None
 
 
+def test_a_literal_dollar_brace_in_a_value_is_folded_as_written():
+    # The exporter writes a value's `${` as `$${`; folding keeps spec text as it is, in a block's literal,
+    # a param's value and a repeat's args alike, so the folded spec expands to the flat one.
+    from modelspec.keras.export.fold import fold_data
+    from modelspec.spec.dump import dump_yaml
+
+    layers, previous = {}, "x"
+    for k in range(1, 4):
+        vocabulary = ["$${a}", "b"]
+        layers[f"u{k}_lookup"] = {
+            "type": "StringLookup",
+            "inputs": previous,
+            "vocabulary": vocabulary,
+            "oov_token": f"$${{o{k}}}",
+        }
+        layers[f"u{k}_id"] = {"type": "Identity"}
+        previous = f"u{k}_id"
+    data = {
+        "modelspec": 1,
+        "name": "net",
+        "inputs": {"x": {"shape": [3], "dtype": "string"}},
+        "layers": layers,
+    }
+    folded = fold_data(data)
+    assert "blocks" in folded
+    flat_spec, folded_spec = (modelspec.loads(dump_yaml(d)) for d in (data, folded))
+    assert folded_spec.to_data()["layers"] == flat_spec.to_data()["layers"]
+    assert flat_spec.to_data()["layers"]["u2_lookup"]["oov_token"] == "$${o2}"
+
+
 def test_folding_is_deterministic():
     model = model_of(16, 32, 48)
     assert modelspec.from_keras(model).to_yaml() == modelspec.from_keras(model).to_yaml()

@@ -413,9 +413,9 @@ class Group:
     def __init__(self, graph: Graph, members: list[Unit], spec_text: bool = False):
         self.graph = graph
         self.members = members
-        # Values already spec text (a folded spec folded again) are written as they are; one that
-        # differs between units must hold no expression (it would be evaluated in another scope).
-        self.escape = (lambda v: v) if spec_text else rules.escaped
+        # Values are spec text (the exporter wrote `$${` for a literal `${`): written as they are. In a
+        # folded spec folded again, one that differs between units must hold no expression (it would be
+        # evaluated in another scope).
         self.valid = True
         self.name = ""
         self.params = Params()
@@ -526,7 +526,7 @@ class Group:
                 entry["inputs"] = raw
             for (at, k), v in self.literals.items():
                 if at == offset and (k in node.entry or _default(node.entry, k) is _MISSING):
-                    entry[k] = self.escape(v)
+                    entry[k] = v
             for (at, k), expression in self.slots.items():
                 if at == offset:
                     entry[k] = expression
@@ -541,7 +541,7 @@ class Group:
         return data
 
     def args_of(self, m: int) -> dict[str, Any]:
-        return {p: self.escape(values[m]) for p, values in self.params.values.items()}
+        return {p: values[m] for p, values in self.params.values.items()}
 
     def run_args(self, run: list[int]) -> dict[str, Any] | None:
         """The args of one ``repeat`` instance standing for members ``run`` (None: no rule explains them)."""
@@ -566,6 +566,4 @@ def _default(entry: dict[str, Any], key: str) -> Any:
     return arg.default
 
 
-_HELPERS = SimpleNamespace(
-    refs=_refs, base=_base, map_refs=_map_refs, escaped=rules.escaped, prefix=common_prefix
-)
+_HELPERS = SimpleNamespace(refs=_refs, base=_base, map_refs=_map_refs, prefix=common_prefix)

@@ -29,17 +29,6 @@ def key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def escaped(value: Any) -> Any:
-    """``value`` as spec data that stands for itself: ``${`` in a string becomes ``$${``."""
-    if isinstance(value, str):
-        return value.replace("${", "$${")
-    if isinstance(value, list):
-        return [escaped(v) for v in value]
-    if isinstance(value, dict):
-        return {k: escaped(v) for k, v in value.items()}
-    return value
-
-
 def _int(value: Any) -> bool:
     return type(value) is int
 
@@ -117,15 +106,7 @@ def _letters(values: list[str]) -> str | None:
     if middles != list(LETTERS[first : first + len(values)]):
         return None
     index = "i" if first == 0 else f"i + {first}"
-    return (
-        escaped(values[0][:head])
-        + "${'"
-        + LETTERS
-        + "'["
-        + index
-        + "]}"
-        + escaped(values[0][len(values[0]) - tail :])
-    )
+    return values[0][:head] + "${'" + LETTERS + "'[" + index + "]}" + values[0][len(values[0]) - tail :]
 
 
 def _numbers(values: list[str]) -> str | None:
@@ -136,7 +117,7 @@ def _numbers(values: list[str]) -> str | None:
         return None  # leading zeros: a counter would drop them
     columns = list(zip(*(map(int, NUMBER.findall(v)) for v in values)))
     texts = NUMBER.split(values[0])
-    out = escaped(texts[0])
+    out = texts[0]
     for column, text in zip(columns, texts[1:]):
         if len(set(column)) == 1:
             out += str(column[0])
@@ -145,7 +126,7 @@ def _numbers(values: list[str]) -> str | None:
             if rule is None:
                 return None
             out += "${" + rule + "}"
-        out += escaped(text)
+        out += text
     return out
 
 
@@ -156,7 +137,7 @@ def rule(values: list[Any]) -> Any:
     and "the first differs" three values or more.
     """
     if all(key(v) == key(values[0]) for v in values):
-        return escaped(values[0])
+        return values[0]
     candidates: list[Any] = []
     if all(_int(v) for v in values) and (len(values) > 2 or abs(values[1] - values[0]) == 1):
         found = linear(values)
@@ -168,7 +149,7 @@ def rule(values: list[Any]) -> Any:
         a, b = _literal(values[0]), _literal(values[1])
         if a is not None and b is not None:
             candidates.append("${" + f"{a} if i == 0 else {b}" + "}")
-    if all(isinstance(v, str) for v in values):
+    if all(isinstance(v, str) and "$" not in v for v in values):  # spec text: `$${` stays as written
         candidates += [_numbers(values), _letters(values)]
     scopes = [{"i": i, "n": len(values)} for i in range(len(values))]
     for candidate in candidates:
@@ -189,7 +170,7 @@ def derived(values: list[Any], params: dict[str, list[Any]]) -> Any:
         for column in zip(*values):
             column = list(column)
             if all(key(v) == key(column[0]) for v in column):
-                out.append(escaped(column[0]))
+                out.append(column[0])
                 continue
             found = _scalar(column, params)
             if found is None:

@@ -74,12 +74,10 @@ def fold_shared(data: dict[str, Any], graph: Any, helpers: Any) -> dict[str, Any
                 nodes[k].inputs, lambda r, lk=local_keys, f=first: _local(r, lk, f, position, helpers)
             )
             entry = {key2: nodes[k].entry[key2] for key2 in ("type", "op") if key2 in nodes[k].entry}
-            entry["name"] = helpers.escaped(nodes[k].name)
+            entry["name"] = nodes[k].name
             if raw != previous:
                 entry["inputs"] = raw
-            entry.update(
-                {a: helpers.escaped(v) for a, v in nodes[k].entry.items() if a not in ("type", "op", "name")}
-            )
+            entry.update({a: v for a, v in nodes[k].entry.items() if a not in ("type", "op", "name")})
             body[key] = entry
             previous = key
         blocks[block] = {"layers": body}

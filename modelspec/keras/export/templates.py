@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ...spec.models import RESERVED_KEYS
 from .names import Names, valid_name
-from .rules import NUMBER, escaped
+from .rules import NUMBER
 
 SEPARATORS = "_-"
 
@@ -133,7 +133,7 @@ def name_templates(names: list[list[str | None]], params: Params) -> NameTemplat
     if any(uses) and len(set(prefixes)) > 1:
         params.values["prefix"] = list(prefixes)
     else:
-        prefix = escaped(prefixes[0])
+        prefix = prefixes[0]
     keys = Names({"x", "y", "z"})
     whole = 0
     templates: list[str | None] = []
@@ -202,7 +202,7 @@ def _numbered(texts: list[str], params: Params, whole: str) -> tuple[str, str] |
     if any(NUMBER.sub("#", t) != skeleton for t in texts) or (zeros and len({*map(tuple, numbers)}) > 1):
         return None
     parts = NUMBER.split(texts[0])
-    out, key = escaped(parts[0]), parts[0]
+    out, key = parts[0], parts[0]
     for slot, text in enumerate(parts[1:]):
         column = [n[slot] for n in numbers]
         if len(set(column)) == 1:
@@ -210,7 +210,7 @@ def _numbered(texts: list[str], params: Params, whole: str) -> tuple[str, str] |
             key += NUMBER.findall(texts[0])[slot]
         else:
             out += "${" + _number(column, params, whole, slot - len(parts) + 1) + "}"
-        out += escaped(text)
+        out += text
         key += text
     return out, re.sub(r"[_-]+", "_", key).strip("_-")
 
