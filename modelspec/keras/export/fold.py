@@ -229,38 +229,7 @@ class Graph:
         for ref in _refs(self.outputs):
             last_use[_base(ref)] = count
         live = self._live(last_use)
-        # Cuts: nodes after which only they are used. A long stretch between two (a chain of NASNet cells,
-        # each on the two before it) is cut too where two tensors are live.
-        # The model's inputs are side entries there (a padding mask): no reason not to cut.
-        inputs = set(self.input_names)
-        single = [j for j in range(count) if live[j] is not None and live[j] - inputs <= {self.nodes[j].name}]
-        if self.input_names:
-            single.insert(0, -1)  # before the first node
-        cuts: list[int] = []
-        for a, b in itertools.pairwise(single):
-            cuts.append(a)
-            if b - a > LONG:
-                cuts += [j for j in range(a + 1, b) if live[j] is not None and len(live[j]) <= 2]
-        cuts += single[-1:]
-        self.longest = max((b - a for a, b in itertools.pairwise(single)), default=count)
-        # Stretches between cuts. Names are hints: a stretch joins the one before it while their layer names
-        # keep the prefix up to a number both have (block2a_expand_*, block2a_dwconv_pad, block2a_se_*: one unit), and
-        # a single node joins a longer stretch while they keep its whole prefix (a residual unit's final activation).
-        stretches: list[tuple[int, int]] = []
-        for a, b in itertools.pairwise(cuts):
-            if stretches:
-                start = stretches[-1][0]
-                before = [self.hint(k) for k in range(start + 1, a + 1)]
-                after = [self.hint(k) for k in range(a + 1, b + 1)]
-                joined = before + after
-                numbered = numbered_prefix(before)
-                prefix = common_prefix(before)
-                if (numbered and numbered_prefix(after) == numbered_prefix(joined) == numbered) or (
-                    b == a + 1 and a > start + 1 and prefix and common_prefix(joined) == prefix
-                ):
-                    stretches[-1] = (start, b)
-                    continue
-            stretches.append((a, b))
+        stretches = self._stretches(self._cuts(live))
         units: list[Unit] = []
         for a, b in stretches:
             start, end = a + 1, b
@@ -286,6 +255,49 @@ class Graph:
             unit.names = [self.layer_name(k) for k in range(start, end + 1)]
             units.append(unit)
         return units
+
+    def _cuts(self, live: list[frozenset[str] | None]) -> list[int]:
+        """Where units may start and end: after a node only it is used after (-1: before the first node).
+
+        The model's inputs are side entries there (a padding mask): no reason not to cut. A long
+        stretch between two cuts (a chain of NASNet cells, each on the two before it) is cut too
+        where two tensors are live.
+        """
+        inputs = set(self.input_names)
+        single = [j for j, n in enumerate(self.nodes) if live[j] is not None and live[j] - inputs <= {n.name}]
+        if self.input_names:
+            single.insert(0, -1)
+        cuts: list[int] = []
+        for a, b in itertools.pairwise(single):
+            cuts.append(a)
+            if b - a > LONG:
+                cuts += [j for j in range(a + 1, b) if live[j] is not None and len(live[j]) <= 2]
+        self.longest = max((b - a for a, b in itertools.pairwise(single)), default=len(self.nodes))
+        return cuts + single[-1:]
+
+    def _stretches(self, cuts: list[int]) -> list[tuple[int, int]]:
+        """The stretches between cuts, ``(a, b)`` for nodes ``a + 1..b``, joined where names say so.
+
+        Names are hints: a stretch joins the one before it while their names keep the prefix up to
+        a number both have (block2a_expand_*, block2a_dwconv_pad, block2a_se_*: one unit), and a single
+        node joins a longer stretch while they keep its whole prefix (a residual unit's final activation).
+        """
+        stretches: list[tuple[int, int]] = []
+        for a, b in itertools.pairwise(cuts):
+            if stretches:
+                start = stretches[-1][0]
+                before = [self.hint(k) for k in range(start + 1, a + 1)]
+                after = [self.hint(k) for k in range(a + 1, b + 1)]
+                joined = before + after
+                numbered = numbered_prefix(before)
+                prefix = common_prefix(before)
+                if (numbered and numbered_prefix(after) == numbered_prefix(joined) == numbered) or (
+                    b == a + 1 and a > start + 1 and prefix and common_prefix(joined) == prefix
+                ):
+                    stretches[-1] = (start, b)
+                    continue
+            stretches.append((a, b))
+        return stretches
 
     def _live(self, last_use: dict[str, int]) -> list[frozenset[str] | None]:
         """For each node, the names used after it that it, a node before it or an input made (None: many)."""
