@@ -260,6 +260,27 @@ def run_modelspec(args: list[str], cwd=None, memory: int = 1 << 30, timeout: flo
     )
 
 
+SHARED_TOWER = """modelspec: 1
+inputs:
+  a: [8]
+  b: [8]
+blocks:
+  tower:
+    params: {units: required}
+    layers:
+      h: {type: Dense, units: "${units}", activation: relu}
+      o: {type: Dense, units: 4}
+  other:
+    layers:
+      - {type: Dense, units: 4}
+layers:
+  left: {block: tower, units: 16, inputs: a}
+  right: {block: tower, share: left, inputs: b}
+  merged: {type: Concatenate, inputs: [left, right]}
+"""
+"""A block instance and a second one sharing its layers (``share: left``), and a block nothing uses."""
+
+
 # -- KerasHub backbones, each from its class with a tiny config (no presets, nothing downloaded) ------
 
 _TEXT = dict(vocabulary_size=32, num_layers=1, hidden_dim=8, intermediate_dim=16)

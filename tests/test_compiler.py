@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import SPECS, assert_same_network, flat, random_inputs
+from conftest import SHARED_TOWER, SPECS, assert_same_network, flat, random_inputs
 
 import modelspec
 
@@ -499,21 +499,7 @@ def test_a_stack_with_operations_needs_its_input_declared():
 
 
 def test_a_shared_block_instance_is_a_sub_model_called_twice():
-    spec = modelspec.loads(
-        """modelspec: 1
-inputs: {a: [8], b: [8]}
-blocks:
-  tower:
-    params: {units: required}
-    layers:
-      h: {type: Dense, units: "${units}", activation: relu}
-      o: {type: Dense, units: 4}
-layers:
-  left: {block: tower, units: 16, inputs: a}
-  right: {block: tower, share: left, inputs: b}
-  merged: {type: Concatenate, inputs: [left, right]}
-"""
-    )
+    spec = modelspec.loads(SHARED_TOWER)
     built = modelspec.build(spec)
     t = keras.Input((8,))
     tower = keras.Model(t, keras.layers.Dense(4)(keras.layers.Dense(16, activation="relu")(t)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import CASES, HANG, SPECS, run_modelspec
+from conftest import CASES, HANG, SHARED_TOWER, SPECS, run_modelspec
 
 import modelspec
 from modelspec.cli import main
@@ -672,28 +672,9 @@ def test_cli_override_mistakes_exit_2_and_say_so(tmp_path):
 
 # -- shared instances ------------------------------------------------------------------------
 
-SHARED = """modelspec: 1
-inputs:
-  a: [8]
-  b: [8]
-blocks:
-  tower:
-    params: {units: required}
-    layers:
-      h: {type: Dense, units: "${units}", activation: relu}
-      o: {type: Dense, units: 4}
-  other:
-    layers:
-      - {type: Dense, units: 4}
-layers:
-  left: {block: tower, units: 16, inputs: a}
-  right: {block: tower, share: left, inputs: b}
-  merged: {type: Concatenate, inputs: [left, right]}
-"""
-
 
 def test_a_shared_instance_calls_the_layers_of_the_one_it_shares():
-    data = modelspec.loads(SHARED).to_data()
+    data = modelspec.loads(SHARED_TOWER).to_data()
     assert data["layers"]["right-h"] == {"inputs": "b", "share": "left-h"}
     assert data["layers"]["right-o"] == {"inputs": "right-h", "share": "left-o"}
     assert data["layers"]["merged"]["inputs"] == ["left-o", "right-o"]
@@ -708,7 +689,7 @@ def test_a_shared_instance_calls_the_layers_of_the_one_it_shares():
     ],
 )  # fmt: skip
 def test_a_shared_instance_must_name_an_instance_of_its_block_above_it(old, new, code, line, message):
-    (p,) = problems(SHARED.replace(old, new))
+    (p,) = problems(SHARED_TOWER.replace(old, new))
     assert (p.code, p.line) == (code, line) and message in p.message
 
 

@@ -27,13 +27,13 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from ... import catalog, order
 from ...spec.dump import dump_yaml
 from . import rules
 from .names import VALID_NAME, Names, valid_name
+from .references import map_refs, node_of, refs
 from .shared import fold_shared
 from .templates import Params, common_prefix, name_templates, numbered_prefix, text_template
 
@@ -62,7 +62,7 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
         return data
     original = data
     graph = Graph(data)
-    shared = fold_shared(data, graph, _HELPERS)  # a nested model called twice: one block, a shared instance
+    shared = fold_shared(data, graph)  # a nested model called twice: one block, a shared instance
     if shared is not data:
         data, graph = shared, Graph(shared)
     out = _folded(data, graph)
@@ -112,29 +112,6 @@ def _folded(data: dict[str, Any], graph: Graph, spec_text: bool = False) -> dict
 
 def _lines(data: dict[str, Any]) -> int:
     return dump_yaml(data).count("\n")
-
-
-# -- references ---------------------------------------------------------------------------------
-
-
-def _base(ref: str) -> str:
-    return ref.split("[", 1)[0]
-
-
-def _map_refs(raw: Any, fn: Any) -> Any:
-    if isinstance(raw, str):
-        return fn(raw)
-    if isinstance(raw, list):
-        return [_map_refs(r, fn) for r in raw]
-    if isinstance(raw, dict):
-        return {k: _map_refs(r, fn) for k, r in raw.items()}
-    return raw
-
-
-def _refs(raw: Any) -> list[str]:
-    found: list[str] = []
-    _map_refs(raw, lambda r: found.append(r) or r)
-    return found
 
 
 # -- the graph ----------------------------------------------------------------------------------
@@ -199,13 +176,13 @@ class Graph:
             by_name = {n.name: n for n in self.nodes}
             depth: dict[str, int] = {}  # the longest path from an input: the deepest need is walked first
             for n in self.nodes:
-                depth[n.name] = 1 + max((depth.get(_base(r), 0) for r in _refs(n.inputs)), default=0)
+                depth[n.name] = 1 + max((depth.get(node_of(r), 0) for r in refs(n.inputs)), default=0)
 
             def needs(name: str) -> list[str]:
-                found = [_base(r) for r in _refs(by_name[name].inputs) if _base(r) in by_name]
+                found = [node_of(r) for r in refs(by_name[name].inputs) if node_of(r) in by_name]
                 return sorted(found, key=lambda r: -depth[r])
 
-            walk = order.depth_first([_base(r) for r in _refs(self.outputs) if _base(r) in by_name], needs)
+            walk = order.depth_first([node_of(r) for r in refs(self.outputs) if node_of(r) in by_name], needs)
             reached = set(walk)
             self.nodes = [by_name[n] for n in walk] + [n for n in self.nodes if n.name not in reached]
         self.position = {n.name: j for j, n in enumerate(self.nodes)}
@@ -219,15 +196,15 @@ class Graph:
         pinned: set[str] = set()
         indexed: set[str] = set()
         for j, node in enumerate(self.nodes):
-            for ref in _refs(node.inputs):
-                base = _base(ref)
+            for ref in refs(node.inputs):
+                base = node_of(ref)
                 last_use[base] = max(last_use.get(base, -1), j)
                 if "[" in ref:
                     indexed.add(base)
             if "share" in node.entry:
                 pinned.update((node.name, str(node.entry["share"])))
-        for ref in _refs(self.outputs):
-            last_use[_base(ref)] = count
+        for ref in refs(self.outputs):
+            last_use[node_of(ref)] = count
         live = self._live(last_use)
         stretches = self._stretches(self._cuts(live))
         units: list[Unit] = []
@@ -242,8 +219,8 @@ class Graph:
                 dict.fromkeys(
                     ref
                     for k in range(start, end + 1)
-                    for ref in _refs(self.nodes[k].inputs)
-                    if _base(ref) not in inside
+                    for ref in refs(self.nodes[k].inputs)
+                    if node_of(ref) not in inside
                 )
             )
             if not entries or len(entries) > len(BLOCK_INPUTS) or any("[" in r for r in entries):
@@ -330,12 +307,12 @@ class Graph:
         """References inside ``unit`` as offsets (``x`` for its entry)."""
 
         def one(ref: str) -> str:
-            base, rest = _base(ref), ref[len(_base(ref)) :]
+            base, rest = node_of(ref), ref[len(node_of(ref)) :]
             if base in unit.entries:
                 return BLOCK_INPUTS[unit.entries.index(base)] + rest
             return f"@{self.position[base] - unit.start}" + rest
 
-        return _map_refs(raw, one)
+        return map_refs(raw, one)
 
     def shape(self, unit: Unit) -> str:
         parts = []
@@ -381,20 +358,20 @@ class Graph:
             j = last.end + 1
 
         def rename(ref: str) -> str:
-            base = _base(ref)
+            base = node_of(ref)
             return renamed.get(base, base) + ref[len(base) :]
 
         layers: dict[str, Any] = {}
         previous = self.input_names[0] if len(self.input_names) == 1 else None
         for key, entry, raw in entries:
-            raw = _map_refs(raw, rename)
+            raw = map_refs(raw, rename)
             out = {k: v for k, v in entry.items() if k in KINDS}
             if raw is not None and raw != previous:
                 out["inputs"] = raw
             out.update({k: v for k, v in entry.items() if k not in KINDS})
             layers[key] = out
             previous = key
-        return layers, _map_refs(self.outputs, rename)
+        return layers, map_refs(self.outputs, rename)
 
 
 # -- groups of units ----------------------------------------------------------------------------
@@ -528,8 +505,8 @@ class Group:
         for offset, key in enumerate(local):
             node = graph.nodes[first.start + offset]
             raw = graph.local(first, node.inputs)
-            raw = _map_refs(
-                raw, lambda r: local[int(_base(r)[1:])] + r[len(_base(r)) :] if r.startswith("@") else r
+            raw = map_refs(
+                raw, lambda r: local[int(node_of(r)[1:])] + r[len(node_of(r)) :] if r.startswith("@") else r
             )
             entry = {k: node.entry[k] for k in KINDS if k in node.entry}
             if self.names.templates[offset] is not None:  # an operation is no layer: Keras names it
@@ -576,6 +553,3 @@ def _default(entry: dict[str, Any], key: str) -> Any:
     if arg is None or arg.required or arg.default is catalog.MISSING:
         return _MISSING
     return arg.default
-
-
-_HELPERS = SimpleNamespace(refs=_refs, base=_base, map_refs=_map_refs, prefix=common_prefix)

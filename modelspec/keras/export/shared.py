@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from .names import Names
+from .references import map_refs, node_of, refs
+from .templates import common_prefix
 
 
-def fold_shared(data: dict[str, Any], graph: Any, helpers: Any) -> dict[str, Any]:
+def fold_shared(data: dict[str, Any], graph: Any) -> dict[str, Any]:
     """``data`` with each shared run of layers folded into a block and two instances (one shared)."""
     nodes = graph.nodes
     position = graph.position
@@ -42,10 +44,10 @@ def fold_shared(data: dict[str, Any], graph: Any, helpers: Any) -> dict[str, Any
         return data
     users: dict[str, set[int]] = {}
     for k, node in enumerate(nodes):
-        for ref in helpers.refs(node.inputs):
-            users.setdefault(helpers.base(ref), set()).add(k)
-    for ref in helpers.refs(graph.outputs):
-        users.setdefault(helpers.base(ref), set()).add(len(nodes))
+        for ref in refs(node.inputs):
+            users.setdefault(node_of(ref), set()).add(k)
+    for ref in refs(graph.outputs):
+        users.setdefault(node_of(ref), set()).add(len(nodes))
     blocks = dict(data.get("blocks") or {})
     names = Names(set(blocks) | set(position) | set(data.get("inputs") or {}))
     plan: dict[int, tuple[str, dict[str, Any], int]] = {}  # first node -> (key, entry, last node)
@@ -54,8 +56,8 @@ def fold_shared(data: dict[str, Any], graph: Any, helpers: Any) -> dict[str, Any
         last = first + (end - start)
         local = list(range(first, last + 1))
         shapes = [
-            _locals(graph, helpers, range(first, last + 1)),
-            _locals(graph, helpers, range(start, end + 1)),
+            _locals(graph, range(first, last + 1)),
+            _locals(graph, range(start, end + 1)),
         ]
         if shapes[0] is None or shapes[1] is None or shapes[0][1] != shapes[1][1]:
             continue  # several entries, or connected otherwise
@@ -64,15 +66,13 @@ def fold_shared(data: dict[str, Any], graph: Any, helpers: Any) -> dict[str, Any
             continue  # an inner layer used outside: not one output
         if any("share" in nodes[k].entry or "block" in nodes[k].entry for k in local):
             continue
-        block = names.take(helpers.prefix([nodes[k].name for k in local]).strip("_-") or "shared", "shared")
+        block = names.take(common_prefix([nodes[k].name for k in local]).strip("_-") or "shared", "shared")
         keys = Names({"x"})
         body: dict[str, Any] = {}
         local_keys = [keys.take(nodes[k].name) for k in local]
         previous = "x"
         for k, key in zip(local, local_keys):
-            raw = helpers.map_refs(
-                nodes[k].inputs, lambda r, lk=local_keys, f=first: _local(r, lk, f, position, helpers)
-            )
+            raw = map_refs(nodes[k].inputs, lambda r, lk=local_keys, f=first: _local(r, lk, f, position))
             entry = {key2: nodes[k].entry[key2] for key2 in ("type", "op") if key2 in nodes[k].entry}
             entry["name"] = nodes[k].name
             if raw != previous:
@@ -89,7 +89,7 @@ def fold_shared(data: dict[str, Any], graph: Any, helpers: Any) -> dict[str, Any
         return data
 
     def rename(ref: str) -> str:
-        b = helpers.base(ref)
+        b = node_of(ref)
         return renamed.get(b, b) + ref[len(b) :]
 
     layers: dict[str, Any] = {}
@@ -101,7 +101,7 @@ def fold_shared(data: dict[str, Any], graph: Any, helpers: Any) -> dict[str, Any
             raw: Any = rename(entry_ref)
             k = last + 1
         else:
-            key, entry, raw = nodes[k].name, dict(nodes[k].entry), helpers.map_refs(nodes[k].inputs, rename)
+            key, entry, raw = nodes[k].name, dict(nodes[k].entry), map_refs(nodes[k].inputs, rename)
             k += 1
         out = {a: v for a, v in entry.items() if a in ("type", "op", "block", "share")}
         if raw is not None and raw != previous:
@@ -111,31 +111,31 @@ def fold_shared(data: dict[str, Any], graph: Any, helpers: Any) -> dict[str, Any
         previous = key
     result = {**data, "blocks": blocks, "layers": layers}
     if "outputs" in data:
-        result["outputs"] = helpers.map_refs(graph.outputs, rename)
+        result["outputs"] = map_refs(graph.outputs, rename)
     return result
 
 
-def _local(ref: str, keys: list[str], first: int, position: dict[str, int], helpers: Any) -> str:
+def _local(ref: str, keys: list[str], first: int, position: dict[str, int]) -> str:
     """A reference written inside the block: ``x`` for the one entering it, else the block's own key."""
-    base = helpers.base(ref)
+    base = node_of(ref)
     at = position.get(base, -1)
     return ("x" if at < first else keys[at - first]) + ref[len(base) :]
 
 
-def _locals(graph: Any, helpers: Any, span: range) -> tuple[str, Any] | None:
+def _locals(graph: Any, span: range) -> tuple[str, Any] | None:
     """The one reference entering ``span`` and its connections as offsets; None with several entries."""
     outside: set[str] = set()
     shape = []
     for k in span:
-        refs = []
-        for ref in helpers.refs(graph.nodes[k].inputs):
-            at = graph.position.get(helpers.base(ref), -1)
+        local = []
+        for ref in refs(graph.nodes[k].inputs):
+            at = graph.position.get(node_of(ref), -1)
             if at in span:
-                refs.append(f"@{at - span.start}{ref[len(helpers.base(ref)) :]}")
+                local.append(f"@{at - span.start}{ref[len(node_of(ref)) :]}")
             else:
                 outside.add(ref)
-                refs.append("x")
-        shape.append(refs)
+                local.append("x")
+        shape.append(local)
     if len(outside) != 1:
         return None
     return next(iter(outside)), shape
