@@ -190,6 +190,33 @@ def test_same_seed_same_training():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_python_drops_still_stops_the_fit():
+    """SIGINT inside a finalizer: Python prints "Exception ignored" and goes on; the fit must stop anyway."""
+    import signal
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10_000):  # the pending signal is raised here, inside the finalizer, and dropped
+                pass
+
+    class Dropped(keras.callbacks.Callback):
+        batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Dropped.batches += 1
+            if Dropped.batches == 2:
+                Finalized()
+
+    record = modelspec.api.checked(SPECS / "iris.yaml")
+    graph, _ = record.model()
+    with pytest.raises(KeyboardInterrupt):
+        _fit.fit(record.spec, graph, {}, epochs=5, batch_size=8, verbose=0, callbacks=[Dropped()])
+    assert Dropped.batches == 2  # stopped before the next batch, not at the end of the fit
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's handler is back
+
+
 def test_python_api_overrides(tmp_path):
     test_rows = pd.read_csv(DATA / "iris.csv").sample(frac=1.0, random_state=1).head(60)
     other = tmp_path / "other.csv"

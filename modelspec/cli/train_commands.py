@@ -179,6 +179,7 @@ def train(args: argparse.Namespace) -> int:
         in_place=False,
     )
     quiet_keras()
+    from ..training import interrupt
     from ..training.distribute import joining
 
     setting = spec.train.distribution if spec.train is not None and args.distribution is None else None
@@ -189,7 +190,7 @@ def train(args: argparse.Namespace) -> int:
         at = spec.at("train", "distribution", "processes")
         return launch(_worker_arguments(args, output), processes, at)
     if joining():  # a worker its launcher stops leaves through KeyboardInterrupt: no partial outputs
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, interrupt.handler)
     from ..training import fit, save_model, write_curves, write_history
 
     result = fit(

@@ -26,6 +26,7 @@ from ..source import Source, read_source
 from ..spec import ModelSpec, to_spec
 from ..spec.paths import current_policy, is_outside, path_policy, resolve
 from ..spec.sweep import Choice, default_direction, read_space, timeout_seconds, written_point
+from ..training import interrupt
 from . import outputs
 from .study import HOST, distributions, fail_dead_trials, is_url, make_pruner, make_sampler, open_storage
 from .trial import Pipeline, monitored, objective_value, point_spec, pruning_callback
@@ -225,10 +226,11 @@ def run(sweep: Sweep) -> SweepResult:
         )
     interrupted = False
     try:
-        if sweep.workers == 1:
-            _work(sweep, 0, source, spec, study)
-        else:
-            _in_processes(sweep)
+        with interrupt.remembered():
+            if sweep.workers == 1:
+                _work(sweep, 0, source, spec, study)
+            else:
+                _in_processes(sweep)
     except KeyboardInterrupt:
         interrupted = True
     result = finish(sweep, source, spec, _load(sweep, spec, worker=0))
@@ -300,7 +302,10 @@ def _worker_process(sweep: Sweep, worker: int) -> SpecError | None:
         )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        with path_policy(allow_outside=sweep.allow_outside, overwrite=sweep.overwrite):
+        with (
+            interrupt.remembered(),
+            path_policy(allow_outside=sweep.allow_outside, overwrite=sweep.overwrite),
+        ):
             source, spec = read_sweep_spec(sweep.spec_path, sweep.objects)
             if os.environ.get("KERAS_BACKEND") == "torch":
                 import torch
@@ -360,6 +365,7 @@ def _work(sweep: Sweep, worker: int, source: Source, spec: ModelSpec, study: Any
     direction = s.direction or default_direction(s.objective)
     started = time.monotonic()
     while True:
+        interrupt.check()  # a Ctrl-C Python dropped (raised inside a finalizer) stops before the next trial
         if sweep.timeout is not None and time.monotonic() - started >= sweep.timeout:
             return
         trial = None

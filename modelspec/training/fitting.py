@@ -31,6 +31,7 @@ from ..keras.recursion import run_deep
 from ..spec import DISTRIBUTIONS, ModelSpec, per_output
 from ..spec.paths import OUTPUTS, check_paths, output_args
 from ..version import __version__
+from . import interrupt
 from .batches import check_batch_size
 from .data import SpecPlaces, choose_columns, data_path, feature_matrix, read_csv, split_rows
 from .distribute import Setting, distribution_plan, fit_inputs, is_chief
@@ -112,7 +113,8 @@ def fit(
     """
     trainer = _Trainer(spec, graph, objects, epochs, batch_size, data, distribution, verbose)
     trainer.extra_callbacks = list(callbacks or [])
-    return trainer.run()
+    with interrupt.remembered():  # a Ctrl-C that lands in a finalizer still stops the fit
+        return trainer.run()
 
 
 class _Trainer:
@@ -202,7 +204,7 @@ class _Trainer:
                 for i, name in enumerate(names)
             }
             own = self.callbacks(keras)
-            callbacks = own + getattr(self, "extra_callbacks", [])
+            callbacks = [*own, *getattr(self, "extra_callbacks", []), interrupt.callback(keras)]
 
             def y(rows: np.ndarray) -> Any:
                 return as_structure(structure, names, {n: t.values[rows] for n, t in targets.items()})
