@@ -218,6 +218,57 @@ def test_cells_on_the_two_cells_before_fold_into_a_two_input_block():
     rebuilt_exactly(model, text)
 
 
+def encoder_decoder_model():
+    """Three encoder units on one input, then three decoder units that each also read the encoder's output."""
+    source, target = keras.Input((8,), name="source"), keras.Input((8,), name="target")
+    h = layers.Dense(8, name="encoder_stem")(source)
+    for k in range(3):
+        h = residual(h, f"encoder{k}")
+    encoded = layers.LayerNormalization(name="encoder_norm")(h)
+    h = layers.Dense(8, name="decoder_stem")(target)
+    for k in range(3):
+        y = layers.Dense(8, name=f"decoder{k}_query")(h)
+        y = layers.Add(name=f"decoder{k}_cross")([y, encoded])
+        h = layers.Add(name=f"decoder{k}_add")([h, layers.Dense(8, name=f"decoder{k}_out")(y)])
+    return keras.Model([source, target], [encoded, layers.Dense(2, name="head")(h)])
+
+
+def test_decoder_units_that_read_the_encoder_output_fold_into_a_repeat_that_passes_it_along():
+    # The encoder's output is live through the whole decoder: a side entry of each decoder unit, as
+    # a padding mask is, so the decoder units are still cut apart and become one repeat.
+    model = encoder_decoder_model()
+    text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    stacks = {e["block"]: e for e in data["layers"].values() if e.get("repeat") == 3}
+    decoder = next(e for e in stacks.values() if e.get("prefix", "").startswith("decoder"))
+    assert data["blocks"][decoder["block"]]["inputs"] == ["x", "y"]
+    assert decoder["inputs"] == ["decoder_stem", "encoder_norm"]
+    assert len(stacks) == 2  # the encoder units too
+    built = modelspec.build(modelspec.loads(text))
+    assert [x.name for x in built.layers] == [x.name for x in model.layers]
+    built.set_weights(model.get_weights())
+    rng = np.random.default_rng(0)
+    data_in = [rng.normal(size=(2, 8)).astype("float32") for _ in range(2)]
+    for got, want in zip(flat(built(data_in)), flat(model(data_in))):
+        assert float(np.max(np.abs(got - want))) == 0.0
+
+
+def test_a_branching_unit_entry_read_three_times_stays_its_entry_not_a_side_input():
+    # Three branches read each unit's entry, joined at its end: nothing cuts between the readers,
+    # so the entry is the unit's own (a one-input block), not a side entry of the model's.
+    x = keras.Input((8,), name="x")
+    h = layers.Dense(8, name="stem")(x)
+    for k in range(3):
+        branches = [layers.Dense(4, name=f"mixed{k}_branch{b}")(h) for b in range(3)]
+        h = layers.Dense(8, name=f"mixed{k}_out")(layers.Concatenate(name=f"mixed{k}_join")(branches))
+    model = keras.Model(x, h)
+    data = modelspec.from_keras(model).to_data()
+    ((name, block),) = data["blocks"].items()
+    assert block.get("inputs", ["x"]) == ["x"]
+    assert data["layers"]["mixed0"] == {"block": name, "repeat": 3, "prefix": "mixed${i}_"}
+    rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
+
+
 @pytest.mark.parametrize(
     ("values", "rule"),
     [
@@ -410,6 +461,25 @@ def test_kerashub_backbones_fold_and_rebuild_with_the_same_names_and_outputs(nam
     assert len(folded.splitlines()) < len(plain.splitlines())
     built = modelspec.build(modelspec.loads(folded))
     assert sorted(x.name for x in flat_layers(built)) == sorted(x.name for x in flat_layers(model))
+    assert built.count_params() == model.count_params()
+    modelspec.copy_weights(model, built)
+    data = hub_inputs(model)
+    for got, want in zip(flat(built(data, training=False)), flat(model(data, training=False))):
+        assert float(np.max(np.abs(got - want))) == 0.0
+
+
+@hub
+@pytest.mark.parametrize("name", ["Bart", "Whisper"])
+def test_kerashub_decoder_layers_fold_into_a_repeat_that_passes_the_encoder_output_along(name):
+    model = hub_backbone(name, **hub_deeper(name))
+    with pytest.warns(UserWarning):
+        text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    (stack,) = [e for n, e in data["layers"].items() if e.get("repeat") == 3 and "decoder" in n]
+    encoded = data["outputs"]["encoder_sequence_output"]
+    assert stack["inputs"][1] == encoded  # the encoder's output, given to every decoder layer
+    built = modelspec.build(modelspec.loads(text))
+    assert sorted(x.name for x in built.layers) == sorted(x.name for x in model.layers)  # walked depth first
     assert built.count_params() == model.count_params()
     modelspec.copy_weights(model, built)
     data = hub_inputs(model)

@@ -84,3 +84,18 @@ def test_an_entry_added_in_python_is_located_by_its_place():
     (problem,) = info.value.problems
     assert problem.code == "unknown-argument" and problem.path == ("layers", "left_code", "unit")
     assert problem.line is not None  # the key exists in the file: its line
+
+
+def test_written_yaml_keeps_a_mapping_of_leaves_on_one_line_when_its_line_fits():
+    from modelspec.spec.dump import VALUE_WIDTH, WIDTH, dump_yaml
+
+    conv = {"type": "Conv2D", "name": "conv2d_${conv2d + 1}", "inputs": "activation_1", "filters": 96}
+    conv |= {"kernel_size": [3, 3], "padding": "same", "use_bias": False}  # 132 characters in flow style
+    (line,) = dump_yaml({"layers": {"c2": conv}}).splitlines()[1:]
+    assert line.endswith("use_bias: false}") and VALUE_WIDTH < len(line) <= WIDTH  # its line fits
+    deeper = dump_yaml({"blocks": {"mixed": {"layers": {"c2": conv}}}})
+    assert deeper.count("\n") == 4 + len(conv)  # there it does not: one argument a line
+    long_name = "separable_conv_2_reduction_left1_stem_1"  # a short layer keeps its line under a long name
+    short = {"type": "SeparableConv2D", "inputs": "activation_2", "filters": 11, "kernel_size": 5}
+    (line,) = dump_yaml({"blocks": {"cell": {"layers": {long_name: short}}}}).splitlines()[3:]
+    assert line.endswith("kernel_size: 5}")

@@ -66,8 +66,11 @@ def fold_data(data: dict[str, Any]) -> dict[str, Any]:
     if shared is not data:
         data, graph = shared, Graph(shared)
     out = _folded(data, graph)
-    if graph.longest > LONG:  # the written order may interleave units: try them in depth-first order too
-        other = _folded(data, Graph(data, depth_first=True))
+    # The written order may interleave units (NASNet's cells; an encoder's layers among a decoder's
+    # embeddings): the depth-first order is tried too where it could do better.
+    walked = Graph(data, depth_first=True)
+    if graph.longest > LONG or walked.covered() > graph.covered():
+        other = _folded(data, walked)
         if other is not None and (out is None or _lines(other) < _lines(out)):
             out = other
     if out is None:
@@ -140,7 +143,7 @@ class Unit:
         return self.entries[0] if len(self.entries) == 1 else list(self.entries)
 
 
-BLOCK_INPUTS = ("x", "y", "z")
+BLOCK_INPUTS = ("x", "y", "z", "w", "v")
 """A block's input names, its unit's entries in the order of their first use."""
 
 LONG = 100
@@ -187,9 +190,20 @@ class Graph:
             self.nodes = [by_name[n] for n in walk] + [n for n in self.nodes if n.name not in reached]
         self.position = {n.name: j for j, n in enumerate(self.nodes)}
         self.longest = 0  # the most nodes between two single-exit cuts, once units() ran
+        self.sides: set[str] = set(self.input_names)  # side entries, once units() ran
+        self._units: list[Unit] | None = None
+
+    def covered(self) -> int:
+        """How many nodes the units hold."""
+        return sum(u.end - u.start + 1 for u in self.units())
 
     def units(self) -> list[Unit]:
-        """The stretches between consecutive cuts that can be a block's instance."""
+        """The stretches between consecutive cuts that can be a block's instance (found once)."""
+        if self._units is None:
+            self._units = self._find_units()
+        return self._units
+
+    def _find_units(self) -> list[Unit]:
         count = len(self.nodes)
         last_use = dict.fromkeys(self.input_names, -1)
         last_use.update({n.name: j for j, n in enumerate(self.nodes)})
@@ -205,7 +219,8 @@ class Graph:
                 pinned.update((node.name, str(node.entry["share"])))
         for ref in refs(self.outputs):
             last_use[node_of(ref)] = count
-        live = self._live(last_use)
+        self.sides = set(self.input_names) | self._side_nodes(self._live(last_use, set(self.input_names)))
+        live = self._live(last_use, self.sides)
         stretches = self._stretches(self._cuts(live))
         units: list[Unit] = []
         for a, b in stretches:
@@ -225,8 +240,8 @@ class Graph:
             )
             if not entries or len(entries) > len(BLOCK_INPUTS) or any("[" in r for r in entries):
                 continue  # an indexed entry
-            if end - start + 1 < MIN_UNIT and not set(entries[1:]) & set(self.input_names):
-                continue  # one node is a unit only with a side input of the model's (a transformer layer and its mask)
+            if end - start + 1 < MIN_UNIT and not set(entries[1:]) & self.sides:
+                continue  # one node is a unit only with a side input (a transformer layer and its mask)
             unit = Unit(start, end, entries)
             unit.shape = self.shape(unit)
             unit.names = [self.layer_name(k) for k in range(start, end + 1)]
@@ -236,12 +251,13 @@ class Graph:
     def _cuts(self, live: list[frozenset[str] | None]) -> list[int]:
         """Where units may start and end: after a node only it is used after (-1: before the first node).
 
-        The model's inputs are side entries there (a padding mask): no reason not to cut. A long
-        stretch between two cuts (a chain of NASNet cells, each on the two before it) is cut too
-        where two tensors are live.
+        Side entries (the model's inputs, a padding mask; an encoder's output) are no reason not to
+        cut. A long stretch between two cuts (a chain of NASNet cells, each on the two before it) is
+        cut too where two tensors are live.
         """
-        inputs = set(self.input_names)
-        single = [j for j, n in enumerate(self.nodes) if live[j] is not None and live[j] - inputs <= {n.name}]
+        single = [
+            j for j, n in enumerate(self.nodes) if live[j] is not None and live[j] - self.sides <= {n.name}
+        ]
         if self.input_names:
             single.insert(0, -1)
         cuts: list[int] = []
@@ -276,13 +292,41 @@ class Graph:
             stretches.append((a, b))
         return stretches
 
-    def _live(self, last_use: dict[str, int]) -> list[frozenset[str] | None]:
-        """For each node, the names used after it that it, a node before it or an input made (None: many)."""
+    def _side_nodes(self, live: list[frozenset[str] | None]) -> set[str]:
+        """Nodes that feed a run of units from the side, as an encoder's output feeds each decoder layer.
+
+        A node is one when it has three readers or more, and between each two of them there is a
+        node after which nothing but it, that node and the model's inputs is live: were it not
+        live, the run would be cut between its readers. (A residual unit's entry has two readers; a
+        branching block's entry has no cut between its readers.)
+        """
+        readers: dict[str, list[int]] = {}
+        for j, node in enumerate(self.nodes):
+            for base in dict.fromkeys(node_of(r) for r in refs(node.inputs)):
+                readers.setdefault(base, []).append(j)
+        inputs = set(self.input_names)
+        found = set()
+        for name, at in readers.items():
+            if len(at) < 3 or name in inputs:
+                continue
+            if all(
+                any(
+                    live[j] is not None and live[j] - inputs - {name} <= {self.nodes[j].name}
+                    for j in range(a, b)
+                )
+                for a, b in itertools.pairwise(at)
+            ):
+                found.add(name)
+        return found
+
+    def _live(self, last_use: dict[str, int], sides: set[str]) -> list[frozenset[str] | None]:
+        """For each node, the names used after it that it, a node before it or an input made (None: more
+        than two besides ``sides``)."""
         ending: dict[int, list[str]] = {}
         for name, j in last_use.items():
             ending.setdefault(j, []).append(name)
         live = {n for n in self.input_names if last_use[n] >= 0}
-        most = 2 + len(self.input_names)
+        most = 2 + len(sides)
         out: list[frozenset[str] | None] = []
         for j, node in enumerate(self.nodes):
             if last_use[node.name] > j:
