@@ -107,6 +107,17 @@ def rebuilt_exactly(model, text, objects=None):
     return built
 
 
+def hub_rebuilt_exactly(model, text):
+    """Build a backbone's spec text: the same parameter count, and its outputs with the weights copied by name."""
+    built = modelspec.build(modelspec.loads(text))
+    assert built.count_params() == model.count_params()
+    modelspec.copy_weights(model, built)
+    data = hub_inputs(model)
+    for got, want in zip(flat(built(data, training=False)), flat(model(data, training=False))):
+        assert float(np.max(np.abs(got - want))) == 0.0
+    return built
+
+
 def test_two_equal_residual_units_become_one_block_repeated_twice():
     model = model_of(16, 16)
     spec = modelspec.from_keras(model)
@@ -459,51 +470,29 @@ def test_kerashub_backbones_fold_and_rebuild_with_the_same_names_and_outputs(nam
         plain = modelspec.from_keras(model, flat=True).to_yaml()
     assert "repeat: 3" in folded
     assert len(folded.splitlines()) < len(plain.splitlines())
-    built = modelspec.build(modelspec.loads(folded))
+    built = hub_rebuilt_exactly(model, folded)
     assert sorted(x.name for x in flat_layers(built)) == sorted(x.name for x in flat_layers(model))
-    assert built.count_params() == model.count_params()
-    modelspec.copy_weights(model, built)
-    data = hub_inputs(model)
-    for got, want in zip(flat(built(data, training=False)), flat(model(data, training=False))):
-        assert float(np.max(np.abs(got - want))) == 0.0
 
 
 @hub
-@pytest.mark.parametrize("name", ["Bart", "Whisper"])
-def test_kerashub_decoder_layers_fold_into_a_repeat_that_passes_the_encoder_output_along(name):
+@pytest.mark.parametrize(
+    ("name", "side"),
+    [("Bert", "padding_mask"), ("GPT2", "padding_mask"), ("Bart", "encoder"), ("Whisper", "encoder")],
+)
+def test_kerashub_transformer_layers_fold_into_a_repeat_that_passes_the_side_input_along(name, side):
+    # Each transformer layer is one node that also reads the padding mask (a model input), and a
+    # decoder layer the encoder's output too: the run becomes one instance of a one-layer block with
+    # several inputs, repeated, the side inputs given to every repeat.
     model = hub_backbone(name, **hub_deeper(name))
     with pytest.warns(UserWarning):
         text = modelspec.from_keras(model).to_yaml()
     data = yaml.safe_load(text)
-    (stack,) = [e for n, e in data["layers"].items() if e.get("repeat") == 3 and "decoder" in n]
-    encoded = data["outputs"]["encoder_sequence_output"]
-    assert stack["inputs"][1] == encoded  # the encoder's output, given to every decoder layer
-    built = modelspec.build(modelspec.loads(text))
-    assert sorted(x.name for x in built.layers) == sorted(x.name for x in model.layers)  # walked depth first
-    assert built.count_params() == model.count_params()
-    modelspec.copy_weights(model, built)
-    data = hub_inputs(model)
-    for got, want in zip(flat(built(data, training=False)), flat(model(data, training=False))):
-        assert float(np.max(np.abs(got - want))) == 0.0
-
-
-@hub
-@pytest.mark.parametrize("name", ["Bert", "GPT2"])
-def test_kerashub_transformer_layers_fold_into_a_repeat_that_passes_the_mask_along(name):
-    # Each transformer layer is one node that also reads the padding mask (a model input): the run
-    # becomes one instance of a one-layer block with two inputs, repeated, the mask given to every repeat.
-    model = hub_backbone(name, **hub_deeper(name))
-    with pytest.warns(UserWarning):
-        text = modelspec.from_keras(model).to_yaml()
-    data = yaml.safe_load(text)
-    (block,) = [b for b in data["blocks"].values() if len(b["layers"]) == 1]
-    assert block["inputs"] == ["x", "y"]
-    (stack,) = [e for e in data["layers"].values() if e.get("repeat") == 3]
-    assert stack["inputs"][1] == "padding_mask"
-    built = modelspec.build(modelspec.loads(text))
-    assert [x.name for x in built.layers] == [x.name for x in model.layers]
-    assert built.count_params() == model.count_params()
-    modelspec.copy_weights(model, built)
-    data = hub_inputs(model)
-    for got, want in zip(flat(built(data, training=False)), flat(model(data, training=False))):
-        assert float(np.max(np.abs(got - want))) == 0.0
+    (stack,) = [e for n, e in data["layers"].items() if e.get("repeat") == 3 and "encoder" not in n]
+    assert len(data["blocks"][stack["block"]]["layers"]) == 1
+    if side == "encoder":
+        side = data["outputs"]["encoder_sequence_output"]
+    assert stack["inputs"][1] == side
+    built = hub_rebuilt_exactly(model, text)
+    assert sorted(x.name for x in built.layers) == sorted(
+        x.name for x in model.layers
+    )  # maybe walked depth first
