@@ -264,20 +264,47 @@ def test_decoder_units_that_read_the_encoder_output_fold_into_a_repeat_that_pass
         assert float(np.max(np.abs(got - want))) == 0.0
 
 
-def test_a_branching_unit_entry_read_three_times_stays_its_entry_not_a_side_input():
+def test_a_branching_unit_entry_read_three_times_stays_its_entry_and_its_block_reads_branch_by_branch():
     # Three branches read each unit's entry, joined at its end: nothing cuts between the readers,
-    # so the entry is the unit's own (a one-input block), not a side entry of the model's.
+    # so the entry is the unit's own (a one-input block), not a side entry of the model's. Keras
+    # orders the layers by depth (the branches interleaved); the block writes each branch through,
+    # so that only a branch's first layer and the join say their inputs.
     x = keras.Input((8,), name="x")
     h = layers.Dense(8, name="stem")(x)
     for k in range(3):
-        branches = [layers.Dense(4, name=f"mixed{k}_branch{b}")(h) for b in range(3)]
+        branches = [
+            layers.Dense(4, name=f"mixed{k}_b{b}_2")(layers.Dense(4, name=f"mixed{k}_b{b}_1")(h))
+            for b in range(3)
+        ]
         h = layers.Dense(8, name=f"mixed{k}_out")(layers.Concatenate(name=f"mixed{k}_join")(branches))
     model = keras.Model(x, h)
-    data = modelspec.from_keras(model).to_data()
+    assert [x.name for x in model.layers][2:5] == ["mixed0_b0_1", "mixed0_b1_1", "mixed0_b2_1"]
+    text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
     ((name, block),) = data["blocks"].items()
     assert block.get("inputs", ["x"]) == ["x"]
+    assert [k for k, e in block["layers"].items() if "inputs" in e] == ["b1_1", "b2_1", "join"]
+    assert list(block["layers"])[:2] == ["b0_1", "b0_2"]
     assert data["layers"]["mixed0"] == {"block": name, "repeat": 3, "prefix": "mixed${i}_"}
-    rebuilt_exactly(model, modelspec.from_keras(model).to_yaml())
+    rebuilt_exactly(model, text)
+
+
+def test_units_each_followed_by_one_node_their_names_do_not_claim_take_it_in_and_repeat():
+    # Inception-ResNet's shape: each residual sum is followed by an activation named after the
+    # stage, not after the unit; taken into its unit, the units chain and become one repeat.
+    x = keras.Input((8,), name="x")
+    h = layers.Dense(8, name="stem")(x)
+    for k in range(4):
+        y = layers.Dense(8, name=f"scale_{k}_dense")(h)
+        y = layers.Add(name=f"scale_{k + 10}")([h, y])
+        h = layers.Activation("relu", name=f"block{k + 1}_ac")(y)
+    model = keras.Model(x, layers.Dense(2, name="head")(h))
+    text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    (block,) = data["blocks"].values()
+    assert [e["type"] for e in block["layers"].values()] == ["Dense", "Add", "Activation"]
+    assert [e.get("repeat") for e in data["layers"].values() if "block" in e] == [4]
+    rebuilt_exactly(model, text)
 
 
 @pytest.mark.parametrize(

@@ -1,18 +1,13 @@
 """Folding an exported graph: repeated units become blocks, runs of them ``repeat``.
 
-A flat export writes one node per layer. Folding finds the single-exit units
-of the graph: the cuts of the layer order are the nodes after which only they
-are used (ResNet's residual units, DenseNet's dense layers, MobileNet's
-inverted bottlenecks lie between two), and where a long stretch has none,
-the places where two tensors are live (NASNet's cells, each on the two cells
-before it: a unit of two entries, walked in depth-first order so that its
-nodes are together). Layer names are hints: stretches whose names keep one
-numbered prefix join (``block2a_expand_*``, ``block2a_se_*``). Units equal up
-to layer names (the same layer classes, argument keys and connections, in
-order) share one block; values equal across the block's instances stay
-literal, values that differ become block params or expressions over them
-(:mod:`.rules`). Consecutive instances whose params follow a simple rule in
-the repeat index become one instance with ``repeat``.
+A flat export writes one node per layer. Folding takes the single-exit units
+of the graph (:mod:`.units`). Units equal up to layer names (the same layer
+classes, argument keys and connections, in order) share one block; values
+equal across the block's instances stay literal, values that differ become
+block params or expressions over them (:mod:`.rules`). Consecutive instances
+whose params follow a simple rule in the repeat index become one instance
+with ``repeat``. A block writes its layers branch by branch, so that most of
+them take the layer before them and say no ``inputs``.
 
 Layer names come back exactly through ``name:`` templates (:mod:`.templates`):
 a prefix the unit's layers share, numbers that differ as params. A group whose
@@ -24,24 +19,17 @@ shared layers and indexed outputs as they are.
 
 from __future__ import annotations
 
-import itertools
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
-from ... import catalog, order
+from ... import catalog
 from ...spec.dump import dump_yaml
 from . import rules
 from .names import VALID_NAME, Names, valid_name
 from .references import map_refs, node_of, refs
 from .shared import fold_shared
-from .templates import Params, common_prefix, name_templates, numbered_prefix, text_template
-
-KINDS = ("type", "op", "block", "share")
-"""The keys that say what an entry is: part of a unit's shape, never params."""
-
-MIN_UNIT = 2
-"""A unit of one layer is not worth a block, unless it takes a side input (a transformer layer and its mask)."""
+from .templates import Params, name_templates, text_template
+from .units import BLOCK_INPUTS, KINDS, LONG, MIN_UNIT, Graph, Unit, default_of
 
 MAX_LEVELS = 4
 """Folds of folds: units, stages of units, ..."""
@@ -106,7 +94,7 @@ def _folded(data: dict[str, Any], graph: Graph, spec_text: bool = False) -> dict
             folded[unit.start] = (group, m)
     out = dict(data)
     out["blocks"] = blocks
-    out["layers"], out_refs = graph.rewrite(folded, block_names)
+    out["layers"], out_refs = _rewrite(graph, folded, block_names)
     if "outputs" in data:
         out["outputs"] = out_refs
     keys = ["modelspec", "name", "description", "seed", "params", "variants", "imports", "blocks"]
@@ -117,305 +105,51 @@ def _lines(data: dict[str, Any]) -> int:
     return dump_yaml(data).count("\n")
 
 
-# -- the graph ----------------------------------------------------------------------------------
+def _rewrite(graph: Graph, folded: dict[int, tuple[Group, int]], names: Names) -> tuple[dict[str, Any], Any]:
+    """The top-level layers with each folded unit one instance (runs of them one ``repeat``)."""
+    renamed: dict[str, str] = {}  # a unit's exit -> its instance
+    entries: list[tuple[str, dict[str, Any], Any]] = []  # key, entry, explicit inputs
+    j = 0
+    while j < len(graph.nodes):
+        if j not in folded:
+            node = graph.nodes[j]
+            entries.append((node.name, dict(node.entry), node.inputs))
+            j += 1
+            continue
+        group, m = folded[j]
+        run = group.run_from(m)
+        args = group.run_args(run) if len(run) > 1 else group.args_of(m)
+        prefix = group.prefixes[m].rstrip("_-")
+        last = group.members[run[-1]]
+        if prefix and VALID_NAME.match(prefix):
+            key = names.take(prefix, group.name)
+        else:  # no prefix to name it by: the name of its output, which references keep
+            names.taken.discard(graph.nodes[last.end].name)
+            key = names.take(graph.nodes[last.end].name, group.name)
+        entry: dict[str, Any] = {"block": group.name}
+        if len(run) > 1:
+            entry["repeat"] = len(run)
+        entry.update(args or {})
+        entries.append((key, entry, group.members[m].inputs))
+        for r in run:
+            renamed[graph.nodes[group.members[r].end].name] = key
+        j = last.end + 1
 
+    def rename(ref: str) -> str:
+        base = node_of(ref)
+        return renamed.get(base, base) + ref[len(base) :]
 
-@dataclass
-class Node:
-    name: str
-    entry: dict[str, Any]  # without 'inputs'
-    inputs: Any  # explicit references (the default resolved)
-
-
-@dataclass
-class Unit:
-    """Nodes ``start..end`` (inclusive) of the layer order, entered only from ``entries``, left only from ``end``."""
-
-    start: int
-    end: int
-    entries: list[str]
-    shape: str = ""
-    names: list[str] = field(default_factory=list)
-
-    @property
-    def inputs(self) -> str | list[str]:
-        """The instance's ``inputs``: its one entry, or its entries in order."""
-        return self.entries[0] if len(self.entries) == 1 else list(self.entries)
-
-
-BLOCK_INPUTS = ("x", "y", "z", "w", "v")
-"""A block's input names, its unit's entries in the order of their first use."""
-
-LONG = 100
-"""A stretch between single-exit cuts longer than this is split where two tensors are live (NASNet's cells)."""
-
-
-class Graph:
-    """The top-level nodes of a mapping-form spec, with every reference explicit.
-
-    With ``depth_first``, the nodes are in the order of a depth-first walk from
-    the outputs (each node right after what it needs, the deepest need
-    first), which keeps the nodes of a unit together where the written order
-    interleaves them (NASNet's cells start on the cell before last while that
-    one is still running).
-    """
-
-    def __init__(self, data: dict[str, Any], depth_first: bool = False):
-        self.data = data
-        self.input_names = list(data.get("inputs") or {})
-        names = list(data["layers"])
-        self.nodes: list[Node] = []
-        for j, name in enumerate(names):
-            entry = dict(data["layers"][name])
-            raw = entry.pop("inputs", None)
-            if raw is None:
-                if j:
-                    raw = names[j - 1]
-                elif len(self.input_names) == 1:
-                    raw = self.input_names[0]
-            self.nodes.append(Node(name, entry, raw))
-        self.outputs = data.get("outputs", names[-1] if names else None)
-        if depth_first:
-            by_name = {n.name: n for n in self.nodes}
-            depth: dict[str, int] = {}  # the longest path from an input: the deepest need is walked first
-            for n in self.nodes:
-                depth[n.name] = 1 + max((depth.get(node_of(r), 0) for r in refs(n.inputs)), default=0)
-
-            def needs(name: str) -> list[str]:
-                found = [node_of(r) for r in refs(by_name[name].inputs) if node_of(r) in by_name]
-                return sorted(found, key=lambda r: -depth[r])
-
-            walk = order.depth_first([node_of(r) for r in refs(self.outputs) if node_of(r) in by_name], needs)
-            reached = set(walk)
-            self.nodes = [by_name[n] for n in walk] + [n for n in self.nodes if n.name not in reached]
-        self.position = {n.name: j for j, n in enumerate(self.nodes)}
-        self.longest = 0  # the most nodes between two single-exit cuts, once units() ran
-        self.sides: set[str] = set(self.input_names)  # side entries, once units() ran
-        self._units: list[Unit] | None = None
-
-    def covered(self) -> int:
-        """How many nodes the units hold."""
-        return sum(u.end - u.start + 1 for u in self.units())
-
-    def units(self) -> list[Unit]:
-        """The stretches between consecutive cuts that can be a block's instance (found once)."""
-        if self._units is None:
-            self._units = self._find_units()
-        return self._units
-
-    def _find_units(self) -> list[Unit]:
-        count = len(self.nodes)
-        last_use = dict.fromkeys(self.input_names, -1)
-        last_use.update({n.name: j for j, n in enumerate(self.nodes)})
-        pinned: set[str] = set()
-        indexed: set[str] = set()
-        for j, node in enumerate(self.nodes):
-            for ref in refs(node.inputs):
-                base = node_of(ref)
-                last_use[base] = max(last_use.get(base, -1), j)
-                if "[" in ref:
-                    indexed.add(base)
-            if "share" in node.entry:
-                pinned.update((node.name, str(node.entry["share"])))
-        for ref in refs(self.outputs):
-            last_use[node_of(ref)] = count
-        self.sides = set(self.input_names) | self._side_nodes(self._live(last_use, set(self.input_names)))
-        live = self._live(last_use, self.sides)
-        stretches = self._stretches(self._cuts(live))
-        units: list[Unit] = []
-        for a, b in stretches:
-            start, end = a + 1, b
-            inside = {self.nodes[k].name for k in range(start, end + 1)}
-            if inside & pinned or self.nodes[end].name in indexed:
-                continue
-            if live[end] is None or live[end] & inside != {self.nodes[end].name}:
-                continue  # used after it from elsewhere than its last node
-            entries = list(
-                dict.fromkeys(
-                    ref
-                    for k in range(start, end + 1)
-                    for ref in refs(self.nodes[k].inputs)
-                    if node_of(ref) not in inside
-                )
-            )
-            if not entries or len(entries) > len(BLOCK_INPUTS) or any("[" in r for r in entries):
-                continue  # an indexed entry
-            if end - start + 1 < MIN_UNIT and not set(entries[1:]) & self.sides:
-                continue  # one node is a unit only with a side input (a transformer layer and its mask)
-            unit = Unit(start, end, entries)
-            unit.shape = self.shape(unit)
-            unit.names = [self.layer_name(k) for k in range(start, end + 1)]
-            units.append(unit)
-        return units
-
-    def _cuts(self, live: list[frozenset[str] | None]) -> list[int]:
-        """Where units may start and end: after a node only it is used after (-1: before the first node).
-
-        Side entries (the model's inputs, a padding mask; an encoder's output) are no reason not to
-        cut. A long stretch between two cuts (a chain of NASNet cells, each on the two before it) is
-        cut too where two tensors are live.
-        """
-        single = [
-            j for j, n in enumerate(self.nodes) if live[j] is not None and live[j] - self.sides <= {n.name}
-        ]
-        if self.input_names:
-            single.insert(0, -1)
-        cuts: list[int] = []
-        for a, b in itertools.pairwise(single):
-            cuts.append(a)
-            if b - a > LONG:
-                cuts += [j for j in range(a + 1, b) if live[j] is not None and len(live[j]) <= 2]
-        self.longest = max((b - a for a, b in itertools.pairwise(single)), default=len(self.nodes))
-        return cuts + single[-1:]
-
-    def _stretches(self, cuts: list[int]) -> list[tuple[int, int]]:
-        """The stretches between cuts, ``(a, b)`` for nodes ``a + 1..b``, joined where names say so.
-
-        Names are hints: a stretch joins the one before it while their names keep the prefix up to
-        a number both have (block2a_expand_*, block2a_dwconv_pad, block2a_se_*: one unit), and a single
-        node joins a longer stretch while they keep its whole prefix (a residual unit's final activation).
-        """
-        stretches: list[tuple[int, int]] = []
-        for a, b in itertools.pairwise(cuts):
-            if stretches:
-                start = stretches[-1][0]
-                before = [self.hint(k) for k in range(start + 1, a + 1)]
-                after = [self.hint(k) for k in range(a + 1, b + 1)]
-                joined = before + after
-                numbered = numbered_prefix(before)
-                prefix = common_prefix(before)
-                if (numbered and numbered_prefix(after) == numbered_prefix(joined) == numbered) or (
-                    b == a + 1 and a > start + 1 and prefix and common_prefix(joined) == prefix
-                ):
-                    stretches[-1] = (start, b)
-                    continue
-            stretches.append((a, b))
-        return stretches
-
-    def _side_nodes(self, live: list[frozenset[str] | None]) -> set[str]:
-        """Nodes that feed a run of units from the side, as an encoder's output feeds each decoder layer.
-
-        A node is one when it has three readers or more, and between each two of them there is a
-        node after which nothing but it, that node and the model's inputs is live: were it not
-        live, the run would be cut between its readers. (A residual unit's entry has two readers; a
-        branching block's entry has no cut between its readers.)
-        """
-        readers: dict[str, list[int]] = {}
-        for j, node in enumerate(self.nodes):
-            for base in dict.fromkeys(node_of(r) for r in refs(node.inputs)):
-                readers.setdefault(base, []).append(j)
-        inputs = set(self.input_names)
-        found = set()
-        for name, at in readers.items():
-            if len(at) < 3 or name in inputs:
-                continue
-            if all(
-                any(
-                    live[j] is not None and live[j] - inputs - {name} <= {self.nodes[j].name}
-                    for j in range(a, b)
-                )
-                for a, b in itertools.pairwise(at)
-            ):
-                found.add(name)
-        return found
-
-    def _live(self, last_use: dict[str, int], sides: set[str]) -> list[frozenset[str] | None]:
-        """For each node, the names used after it that it, a node before it or an input made (None: more
-        than two besides ``sides``)."""
-        ending: dict[int, list[str]] = {}
-        for name, j in last_use.items():
-            ending.setdefault(j, []).append(name)
-        live = {n for n in self.input_names if last_use[n] >= 0}
-        most = 2 + len(sides)
-        out: list[frozenset[str] | None] = []
-        for j, node in enumerate(self.nodes):
-            if last_use[node.name] > j:
-                live.add(node.name)
-            live.difference_update(ending.get(j, ()))
-            out.append(frozenset(live) if len(live) <= most else None)
-        return out
-
-    def hint(self, k: int) -> str | None:
-        """What node ``k``'s name says of the unit it belongs to: a layer's name; for a block instance,
-        named after its unit (``s1_u2``), the prefix of the stage it is part of (``s1_``)."""
-        name = self.layer_name(k)
-        if name is None or "block" not in self.nodes[k].entry:
-            return name
-        return re.sub(r"(?<=[_-])[^_-]*$", "", name)
-
-    def layer_name(self, k: int) -> str | None:
-        """The Keras layer name of node ``k``; None for an operation (Keras names those itself)."""
-        return None if "op" in self.nodes[k].entry else self.nodes[k].name
-
-    def local(self, unit: Unit, raw: Any) -> Any:
-        """References inside ``unit`` as offsets (``x`` for its entry)."""
-
-        def one(ref: str) -> str:
-            base, rest = node_of(ref), ref[len(node_of(ref)) :]
-            if base in unit.entries:
-                return BLOCK_INPUTS[unit.entries.index(base)] + rest
-            return f"@{self.position[base] - unit.start}" + rest
-
-        return map_refs(raw, one)
-
-    def shape(self, unit: Unit) -> str:
-        parts = []
-        for k in range(unit.start, unit.end + 1):
-            node = self.nodes[k]
-            kind = {key: node.entry[key] for key in KINDS if key in node.entry}
-            args = sorted(
-                key
-                for key in node.entry
-                if key not in KINDS and key != "call" and _default(node.entry, key) is _MISSING
-            )
-            parts.append([kind, args, node.entry.get("call"), self.local(unit, node.inputs)])
-        return rules.key(parts)
-
-    def rewrite(self, folded: dict[int, tuple[Group, int]], names: Names) -> tuple[dict[str, Any], Any]:
-        """The top-level layers with each folded unit one instance (runs of them one ``repeat``)."""
-        renamed: dict[str, str] = {}  # a unit's exit -> its instance
-        entries: list[tuple[str, dict[str, Any], Any]] = []  # key, entry, explicit inputs
-        j = 0
-        while j < len(self.nodes):
-            if j not in folded:
-                node = self.nodes[j]
-                entries.append((node.name, dict(node.entry), node.inputs))
-                j += 1
-                continue
-            group, m = folded[j]
-            run = group.run_from(m)
-            args = group.run_args(run) if len(run) > 1 else group.args_of(m)
-            prefix = group.prefixes[m].rstrip("_-")
-            last = group.members[run[-1]]
-            if prefix and VALID_NAME.match(prefix):
-                key = names.take(prefix, group.name)
-            else:  # no prefix to name it by: the name of its output, which references keep
-                names.taken.discard(self.nodes[last.end].name)
-                key = names.take(self.nodes[last.end].name, group.name)
-            entry: dict[str, Any] = {"block": group.name}
-            if len(run) > 1:
-                entry["repeat"] = len(run)
-            entry.update(args or {})
-            entries.append((key, entry, group.members[m].inputs))
-            for r in run:
-                renamed[self.nodes[group.members[r].end].name] = key
-            j = last.end + 1
-
-        def rename(ref: str) -> str:
-            base = node_of(ref)
-            return renamed.get(base, base) + ref[len(base) :]
-
-        layers: dict[str, Any] = {}
-        previous = self.input_names[0] if len(self.input_names) == 1 else None
-        for key, entry, raw in entries:
-            raw = map_refs(raw, rename)
-            out = {k: v for k, v in entry.items() if k in KINDS}
-            if raw is not None and raw != previous:
-                out["inputs"] = raw
-            out.update({k: v for k, v in entry.items() if k not in KINDS})
-            layers[key] = out
-            previous = key
-        return layers, map_refs(self.outputs, rename)
+    layers: dict[str, Any] = {}
+    previous = graph.input_names[0] if len(graph.input_names) == 1 else None
+    for key, entry, raw in entries:
+        raw = map_refs(raw, rename)
+        out = {k: v for k, v in entry.items() if k in KINDS}
+        if raw is not None and raw != previous:
+            out["inputs"] = raw
+        out.update({k: v for k, v in entry.items() if k not in KINDS})
+        layers[key] = out
+        previous = key
+    return layers, map_refs(graph.outputs, rename)
 
 
 # -- groups of units ----------------------------------------------------------------------------
@@ -462,7 +196,7 @@ class Group:
             entries = [graph.nodes[u.start + offset].entry for u in members]
             keys = list(dict.fromkeys(k for e in entries for k in e if k not in KINDS and k != "call"))
             for key in keys:
-                values = [e[key] if key in e else _default(e, key) for e in entries]
+                values = [e[key] if key in e else default_of(e, key) for e in entries]
                 if len({rules.key(v) for v in values}) == 1:
                     self.literals[(offset, key)] = values[0]
                     continue
@@ -546,7 +280,8 @@ class Group:
         layers: dict[str, Any] = {}
         inputs = list(BLOCK_INPUTS[: len(first.entries)])
         previous = inputs[0] if len(inputs) == 1 else None
-        for offset, key in enumerate(local):
+        for offset in self.branch_order():
+            key = local[offset]
             node = graph.nodes[first.start + offset]
             raw = graph.local(first, node.inputs)
             raw = map_refs(
@@ -558,7 +293,7 @@ class Group:
             if raw != previous:
                 entry["inputs"] = raw
             for (at, k), v in self.literals.items():
-                if at == offset and (k in node.entry or _default(node.entry, k) is _MISSING):
+                if at == offset and (k in node.entry or default_of(node.entry, k) is catalog.MISSING):
                     entry[k] = v
             for (at, k), expression in self.slots.items():
                 if at == offset:
@@ -573,6 +308,31 @@ class Group:
         data["layers"] = layers
         return data
 
+    def branch_order(self) -> list[int]:
+        """The unit's nodes (offsets) in the order its block writes them: each branch followed to its end.
+
+        A node comes right after its first input where it can, so that its ``inputs`` go unsaid; else the
+        first node ready in the graph's order. The order only changes how the block reads: Keras orders
+        a model's layers by their depth in the graph, whatever order they were made in, and every
+        layer of a block is named.
+        """
+        first = self.members[0]
+        count = first.end - first.start + 1
+        raws = [self.graph.local(first, self.graph.nodes[first.start + k].inputs) for k in range(count)]
+        heads = [node_of(refs(raw)[0]) if refs(raw) else None for raw in raws]
+        needs = [{int(node_of(r)[1:]) for r in refs(raw) if r.startswith("@")} for raw in raws]
+        chosen: list[int] = []
+        last = BLOCK_INPUTS[0] if len(first.entries) == 1 else None
+        while len(chosen) < count:
+            ready = [k for k in range(count) if k not in chosen and needs[k] <= set(chosen)]
+            k = next(
+                (k for k in ready if raws[k] == last),  # its only input: `inputs` unsaid
+                next((k for k in ready if heads[k] == last), ready[0]),  # the branch goes on
+            )
+            chosen.append(k)
+            last = f"@{k}"
+        return chosen
+
     def args_of(self, m: int) -> dict[str, Any]:
         return {p: values[m] for p, values in self.params.values.items()}
 
@@ -585,15 +345,3 @@ class Group:
                 return None
             out[param] = found
         return out
-
-
-_MISSING = object()
-
-
-def _default(entry: dict[str, Any], key: str) -> Any:
-    """The catalog's default for argument ``key`` of a layer entry (``_MISSING`` when it has none)."""
-    info = catalog.layer(entry["type"]) if isinstance(entry.get("type"), str) else None
-    arg = info.args.get(key) if info is not None else None
-    if arg is None or arg.required or arg.default is catalog.MISSING:
-        return _MISSING
-    return arg.default
