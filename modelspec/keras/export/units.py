@@ -7,7 +7,9 @@ output that each decoder layer reads) do not count. Where a long stretch has
 none, the places where two tensors are live cut it (NASNet's cells, each on the
 two cells before it: a unit of two entries, walked in depth-first order so
 that its nodes are together). Layer names are hints: stretches whose names
-keep one numbered prefix join (``block2a_expand_*``, ``block2a_se_*``).
+keep one numbered prefix join (``block2a_expand_*``, ``block2a_se_*``). Units
+of one shape that are each followed by one node of one kind take it in
+(Inception-ResNet's activation after each residual sum), so that they chain.
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ class Graph:
         by_shape: dict[tuple[str, str], list[Unit]] = {}
         for unit in units:
             if follows(unit.end + 1):
-                kind = repr({key: self.nodes[unit.end + 1].entry.get(key) for key in KINDS})
+                kind = self.kind(unit.end + 1)
                 by_shape.setdefault((self.shape(unit), kind), []).append(unit)
         for members in by_shape.values():
             if len(members) > 1:
@@ -244,7 +246,7 @@ class Graph:
         inputs = set(self.input_names)
         found = set()
         for name, at in readers.items():
-            kinds = {repr({key: self.nodes[j].entry.get(key) for key in KINDS}) for j in at}
+            kinds = {self.kind(j) for j in at}
             if len(at) < 3 or name in inputs or len(kinds) > 1:
                 continue
             if all(
@@ -296,11 +298,16 @@ class Graph:
 
         return map_refs(raw, one)
 
+    def kind(self, k: int) -> str:
+        """What node ``k`` is, its arguments aside: its layer type, operation, block or shared layer."""
+        node = self.nodes[k]
+        return repr({key: node.entry[key] for key in KINDS if key in node.entry})
+
     def shape(self, unit: Unit) -> str:
         parts = []
         for k in range(unit.start, unit.end + 1):
             node = self.nodes[k]
-            kind = {key: node.entry[key] for key in KINDS if key in node.entry}
+            kind = self.kind(k)
             args = sorted(
                 key
                 for key in node.entry
