@@ -307,6 +307,20 @@ def test_units_each_followed_by_one_node_their_names_do_not_claim_take_it_in_and
     rebuilt_exactly(model, text)
 
 
+def test_a_node_after_only_a_stage_s_last_unit_stays_out_of_the_unit():
+    # ConvNeXt's shape: a downsampling layer follows the last unit of each stage only. Taking it into
+    # those units would make them another shape and break each stage's repeat.
+    x = keras.Input((8,), name="x")
+    h = layers.Dense(8, name="stem")(x)
+    for s in range(3):
+        for u in range(3):
+            h = residual(h, f"s{s}_u{u}")
+        h = layers.Dense(8, name=f"down{s}")(h)
+    model = keras.Model(x, h)
+    data = modelspec.from_keras(model).to_data()
+    assert [e.get("repeat") for e in data["layers"].values() if "block" in e] == [3, 3, 3]
+
+
 @pytest.mark.parametrize(
     ("values", "rule"),
     [

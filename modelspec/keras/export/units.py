@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +164,8 @@ class Graph:
     def _take_trailing(self, units: list[Unit], live: list[frozenset[str] | None], kept: set[str]) -> None:
         """Units of one shape that are each followed by one node of one kind, which reads only the unit's
         end and is all that is live after it, take that node in (Inception-ResNet's activation after
-        each residual sum): so they chain, and can be a ``repeat``."""
+        each residual sum): so they chain, and can be a ``repeat``. Only when most units of that shape
+        are followed so: a stage's last unit followed by its downsampling is not (ConvNeXt)."""
         taken = {k for u in units for k in range(u.start, u.end + 1)}
 
         def follows(j: int) -> bool:
@@ -176,13 +178,13 @@ class Graph:
                 and live[j] - self.sides == {self.nodes[j].name}
             )
 
-        by_shape: dict[tuple[str, str], list[Unit]] = {}
+        shapes = Counter(self.shape(u) for u in units)
+        followed: dict[tuple[str, str], list[Unit]] = {}
         for unit in units:
             if follows(unit.end + 1):
-                kind = self.kind(unit.end + 1)
-                by_shape.setdefault((self.shape(unit), kind), []).append(unit)
-        for members in by_shape.values():
-            if len(members) > 1:
+                followed.setdefault((self.shape(unit), self.kind(unit.end + 1)), []).append(unit)
+        for (shape, _), members in followed.items():
+            if len(members) > 1 and 2 * len(members) > shapes[shape]:
                 for unit in members:
                     unit.end += 1
 
