@@ -307,6 +307,26 @@ def test_units_each_followed_by_one_node_their_names_do_not_claim_take_it_in_and
     rebuilt_exactly(model, text)
 
 
+def test_a_residual_block_entry_read_by_its_branches_and_its_sum_is_not_a_side_input():
+    # Inception-ResNet's shape, with Keras's own layer names (no prefix to join stretches by): each
+    # block's entry is read by two branches and the residual sum, readers of different kinds. Were
+    # it a side input, the blocks would be cut apart; they fold into one block and a repeat instead.
+    x = keras.Input((8,), name="x")
+    h = layers.Dense(8, name="stem")(x)
+    for k in range(4):
+        a = layers.Dense(4)(h)
+        b = layers.Dense(4)(layers.Dense(4)(layers.Dense(4)(h)))
+        m = layers.Dense(8)(layers.Concatenate()([a, b]))
+        h = layers.Activation("relu", name=f"block{k}_ac")(layers.Add(name=f"scale_{k}")([h, m]))
+    model = keras.Model(x, layers.Dense(2, name="head")(h))
+    text = modelspec.from_keras(model).to_yaml()
+    data = yaml.safe_load(text)
+    (block,) = data["blocks"].values()
+    assert "inputs" not in block  # one entry
+    assert [e.get("repeat") for e in data["layers"].values() if "block" in e] == [None, 3]
+    rebuilt_exactly(model, text)
+
+
 def test_a_node_after_only_a_stage_s_last_unit_stays_out_of_the_unit():
     # ConvNeXt's shape: a downsampling layer follows the last unit of each stage only. Taking it into
     # those units would make them another shape and break each stage's repeat.
