@@ -22,7 +22,7 @@ class _SpecDumper(yaml.SafeDumper):
 
 
 class _OneLine(dict):
-    """A mapping of leaves whose line, where it stands, fits in :data:`WIDTH`: written in flow style."""
+    """A mapping of leaves that goes on one line where it stands (:func:`_one_line`): written in flow style."""
 
 
 class _FlowDumper(yaml.SafeDumper):
