@@ -121,17 +121,22 @@ class Graph:
         last_use.update({n.name: j for j, n in enumerate(self.nodes)})
         pinned: set[str] = set()
         indexed: set[str] = set()
+        readers: dict[str, list[int]] = {}  # name -> the nodes that read it, in order
         for j, node in enumerate(self.nodes):
             for ref in refs(node.inputs):
                 base = node_of(ref)
                 last_use[base] = max(last_use.get(base, -1), j)
                 if "[" in ref:
                     indexed.add(base)
+                if readers.setdefault(base, [])[-1:] != [j]:
+                    readers[base].append(j)
             if "share" in node.entry:
                 pinned.update((node.name, str(node.entry["share"])))
         for ref in refs(self.outputs):
             last_use[node_of(ref)] = count
-        self.sides = set(self.input_names) | self._side_nodes(self._live(last_use, set(self.input_names)))
+        self.sides = set(self.input_names) | self._side_nodes(
+            readers, self._live(last_use, set(self.input_names))
+        )
         live = self._live(last_use, self.sides)
         stretches = self._stretches(self._cuts(live))
         units: list[Unit] = []
@@ -155,9 +160,10 @@ class Graph:
             if end - start + 1 < MIN_UNIT and not set(entries[1:]) & self.sides:
                 continue  # one node is a unit only with a side input (a transformer layer and its mask)
             units.append(Unit(start, end, entries))
-        self._take_trailing(units, live, pinned | indexed)
         for unit in units:
             unit.shape = self.shape(unit)
+        self._take_trailing(units, live, pinned | indexed)
+        for unit in units:
             unit.names = [self.layer_name(k) for k in range(unit.start, unit.end + 1)]
         return units
 
@@ -178,15 +184,16 @@ class Graph:
                 and live[j] - self.sides == {self.nodes[j].name}
             )
 
-        shapes = Counter(self.shape(u) for u in units)
+        shapes = Counter(u.shape for u in units)
         followed: dict[tuple[str, str], list[Unit]] = {}
         for unit in units:
             if follows(unit.end + 1):
-                followed.setdefault((self.shape(unit), self.kind(unit.end + 1)), []).append(unit)
+                followed.setdefault((unit.shape, self.kind(unit.end + 1)), []).append(unit)
         for (shape, _), members in followed.items():
             if len(members) > 1 and 2 * len(members) > shapes[shape]:
                 for unit in members:
                     unit.end += 1
+                    unit.shape = self.shape(unit)
 
     def _cuts(self, live: list[frozenset[str] | None]) -> list[int]:
         """Where units may start and end: after a node only it is used after (-1: before the first node).
@@ -232,7 +239,7 @@ class Graph:
             stretches.append((a, b))
         return stretches
 
-    def _side_nodes(self, live: list[frozenset[str] | None]) -> set[str]:
+    def _side_nodes(self, readers: dict[str, list[int]], live: list[frozenset[str] | None]) -> set[str]:
         """Nodes that feed a run of units from the side, as an encoder's output feeds each decoder layer.
 
         A node is one when it has three readers or more, all of one kind (each a ``TransformerDecoder``),
@@ -241,15 +248,10 @@ class Graph:
         residual unit's entry has two readers; a branching block's entry has readers of other kinds,
         its branches and the residual sum, or no cut between them.)
         """
-        readers: dict[str, list[int]] = {}
-        for j, node in enumerate(self.nodes):
-            for base in dict.fromkeys(node_of(r) for r in refs(node.inputs)):
-                readers.setdefault(base, []).append(j)
         inputs = set(self.input_names)
         found = set()
         for name, at in readers.items():
-            kinds = {self.kind(j) for j in at}
-            if len(at) < 3 or name in inputs or len(kinds) > 1:
+            if len(at) < 3 or name in inputs or len({self.kind(j) for j in at}) > 1:
                 continue
             if all(
                 any(
